@@ -158,13 +158,17 @@ static const char help[] =
     "                    merchant and revokes this one's from now on; DIR2\n"
     "                    gets its credential, this one's risk rules and\n"
     "                    its sums per credential (the cumulative limit is\n"
-    "                    the device's, as offpayd's guarantee counts it).\n"
+    "                    the device's, as offpayd's guarantee counts it),\n"
+    "                    and --server for its syncs without one; offpayd\n"
+    "                    gives it this one's label (where it stands).\n"
     "                    Run it again if it failed after offpayd rotated\n"
     "                    (the reply lost): offpayd answers the same\n"
     "                    rotation again and DIR2 gets its credential.\n"
     "                    Until offpayd answers, this terminal accepts\n"
     "                    nothing (RETIRING). Exit 1 if the final upload\n"
-    "                    had payments refused (the rotation is made)\n"
+    "                    had payments refused (the rotation is made); exit\n"
+    "                    3, nothing done, while offpayd has payments to\n"
+    "                    decide (one dated after its clock)\n"
     "      --server URL --new-terminal DIR2 [--new-passphrase-file FILE]\n"
     "  decommission      the final upload (refused while a payment is not\n"
     "                    decided), then offpayd revokes this terminal; run\n"
@@ -172,7 +176,8 @@ static const char help[] =
     "                    Until offpayd answers, this terminal accepts\n"
     "                    nothing (RETIRING). Exit 1 if the final upload\n"
     "                    had payments refused or not paid in full (the\n"
-    "                    revocation is made)\n"
+    "                    revocation is made); exit 3, nothing done, while\n"
+    "                    offpayd has payments to decide\n"
     "      --server URL\n"
     "  export DIR        a new directory DIR (refused if it exists) with a\n"
     "                    consistent copy of the journal (terminal.db, "
@@ -1584,9 +1589,17 @@ static void accept_warnings(const offpay_terminal *t, uint32_t now)
     if (offpay_terminal_sync_state(t, &s) != OFFPAY_OK ||
         offpay_terminal_get_risk(t, &r) != OFFPAY_OK)
         return;
+    /* the last one the limit allows: the next is refused, not "soon" */
     if (r.max_offline_payments != 0 &&
-        (uint64_t)s.payments_since_sync * 100 >=
-            80ULL * r.max_offline_payments)
+        s.payments_since_sync >= r.max_offline_payments)
+        fprintf(stderr,
+                "WARNING: %u of %u payments since the last sync: that was "
+                "the last one; the next is refused ('sync required') until "
+                "the terminal syncs\n",
+                s.payments_since_sync, r.max_offline_payments);
+    else if (r.max_offline_payments != 0 &&
+             (uint64_t)s.payments_since_sync * 100 >=
+                 80ULL * r.max_offline_payments)
         fprintf(stderr,
                 "WARNING: %u of %u payments since the last sync: sync soon, "
                 "or the terminal will refuse payments ('sync required')\n",
@@ -3101,6 +3114,25 @@ static int final_refused(const offpay_upload_report *r, const char *dir)
     return EXIT_REJECTED;
 }
 
+/* A rotation or decommission that stopped at its final upload because
+ * offpayd left payments undecided (OFFPAY_ESYNC_REQUIRED from the
+ * library): nothing was retired, said in the words of the case, exiting
+ * as a sync that left payments does; else cli_fail_online. */
+static int lifecycle_fail(const char *what, offpay_err rc,
+                          const offpay_upload_report *r)
+{
+    if (rc != OFFPAY_ESYNC_REQUIRED)
+        return cli_fail_online(what, rc);
+    fprintf(stderr,
+            "offpay: %s: %zu payment(s) not decided by offpayd yet (why is "
+            "above: one dated after offpayd's clock is decided once its "
+            "clock reaches it): nothing was done, this terminal keeps its "
+            "key and accepts as before; run it again then "
+            "(ESYNC_REQUIRED)\n",
+            what, r->left + r->accepted_during);
+    return EXIT_FAILURE_IO;
+}
+
 static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)
 {
     const term_args     *a = args;
@@ -3129,8 +3161,11 @@ static int cmd_rotate(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_rotate(old, next, a->server, cli_now(), &r, &id);
     print_final(&r, offpay_terminal_currency(old));
     if (rc != OFFPAY_OK)
-        status = cli_fail_online("terminal rotate", rc);
+        status = lifecycle_fail("terminal rotate", rc, &r);
     else {
+        /* the new terminal syncs with the same offpayd without --server,
+         * as the old one did after its first sync */
+        (void)offpay_terminal_set_server(next, a->server);
         printf("rotated: %s is terminal %u with the new key; %s is revoked "
                "from now on\n",
                a->new_dir, (unsigned)id, a->dir);
@@ -3158,7 +3193,7 @@ static int cmd_decommission(const void *args, const char *arg CLI_UNUSED)
     rc = offpay_terminal_decommission(t, a->server, cli_now(), &r);
     print_final(&r, offpay_terminal_currency(t));
     if (rc != OFFPAY_OK)
-        status = cli_fail_online("terminal decommission", rc);
+        status = lifecycle_fail("terminal decommission", rc, &r);
     else {
         printf("decommissioned: offpayd revoked this terminal; keep %s as "
                "the record of its payments\n",

@@ -105,16 +105,16 @@ void srv_credential_new(srv_req *r, srv_reply *out)
         goto out;
     }
     {
-        char amt[OFFPAY__MONEY_TEXT_MAX], hex[2 * 8 + 1];
+        char amt[OFFPAY__MONEY_TEXT_MAX], hex[2 * 8 + 1], until[32];
 
         sodium_bin2hex(hex, sizeof hex, pk, 8);
+        srv_iso_time(wc.expires, until);
         srv_log_request(r, replayed,
                         "credential issued from account %llu, limit %s, "
-                        "wallet key %s..., expires %lu: serial %llu",
+                        "wallet key %s..., expires %s: serial %llu",
                         (unsigned long long)v[0].u,
                         offpay__money_text(wc.limit, wc.currency, amt), hex,
-                        (unsigned long)wc.expires,
-                        (unsigned long long)wc.serial);
+                        until, (unsigned long long)wc.serial);
     }
     srv_ok(out, srv_credential_json(&wc, bytes, key != NULL, replayed));
 out:
@@ -268,11 +268,13 @@ void srv_credential_revoke(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "revocation");
     } else if (was_revoked) {
+        char when[32];
+
+        srv_iso_time(before.revoked_at, when);
         srv_log_request(r, 0,
-                        "credential %llu already revoked at %lu: nothing "
+                        "credential %llu already revoked at %s: nothing "
                         "changed (its first reason kept)",
-                        (unsigned long long)serial,
-                        (unsigned long)before.revoked_at);
+                        (unsigned long long)serial, when);
         srv_ok(out, json_pack("{s:o, s:b}", "serial", srv_json_id(serial),
                               "revoked", 1));
     } else {

@@ -103,15 +103,15 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         goto out;
     }
     {
-        char hex[2 * 8 + 1];
+        char hex[2 * 8 + 1], until[32];
 
         sodium_bin2hex(hex, sizeof hex, pk, 8);
+        srv_iso_time(tc.expires, until);
         srv_log_request(r, replayed,
                         "new terminal %lu of merchant %llu, key %s..., "
-                        "expires %lu",
+                        "expires %s",
                         (unsigned long)tc.terminal_id,
-                        (unsigned long long)tc.merchant_id, hex,
-                        (unsigned long)tc.expires);
+                        (unsigned long long)tc.merchant_id, hex, until);
     }
     j = json_pack("{s:I, s:o, s:s, s:I, s:o, s:o}", "terminal_id",
                   (json_int_t)tc.terminal_id, "merchant",
@@ -192,14 +192,14 @@ static offpay_err revoke_chain(srv_req *r, uint32_t id, int chain,
             *first_from = id;
         }
         if (now && !was) {
-            char why[SRV_REF_MAX + 1];
+            char why[SRV_REF_MAX + 1], when[32];
 
             srv_log_text(t.revoke_reason, why, sizeof why);
+            srv_iso_time(t.revoked_at, when);
             srv_log_request(r, 0,
                             "terminal %lu (rotated from terminal %lu) "
-                            "revoked at %lu with the chain: %s",
-                            (unsigned long)next, (unsigned long)id,
-                            (unsigned long)t.revoked_at, why);
+                            "revoked at %s with the chain: %s",
+                            (unsigned long)next, (unsigned long)id, when, why);
         }
         json_array_append_new(
             arr, json_pack("{s:I, s:I, s:b, s:o, s:o}", "terminal",
@@ -294,16 +294,17 @@ void srv_terminal_revoke(srv_req *r, srv_reply *out)
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "terminal revocation");
     } else {
-        char why[SRV_REF_MAX + 1];
+        char why[SRV_REF_MAX + 1], when[32];
 
         srv_log_text(t.revoke_reason[0] != '\0' ? t.revoke_reason
                                                 : "(no reason kept)",
                      why, sizeof why);
+        srv_iso_time(t.revoked_at, when);
         /* revoked before this request (its time and reason kept): said
          * so, as the log holds what changed the ledger */
-        srv_log_request(r, 0, "terminal %llu %srevoked at %llu: %s",
+        srv_log_request(r, 0, "terminal %llu %srevoked at %s: %s",
                         (unsigned long long)id, was_revoked ? "already " : "",
-                        (unsigned long long)t.revoked_at, why);
+                        when, why);
         rc = revoke_chain(r, (uint32_t)id, v[1].present && v[1].b, reason,
                           chain, &active, &first, &first_from);
         if (rc != OFFPAY_OK) {

@@ -415,15 +415,15 @@ void srv_enrollment_new(srv_req *r, srv_reply *out)
         return;
     }
     {
-        char ref[SRV_REF_MAX + 1], fp[9];
+        char ref[SRV_REF_MAX + 1], fp[9], until[32];
 
         srv_log_text(b.ref, ref, sizeof ref);
         code_print(code, fp);
+        srv_iso_time(expires, until);
         srv_log_request(r, 0,
                         "enrollment code for a new account (%s, ref \"%s\", "
-                        "expires %lu): code fingerprint %s",
-                        offpay_currency_alpha(b.currency), ref,
-                        (unsigned long)expires, fp);
+                        "expires %s): code fingerprint %s",
+                        offpay_currency_alpha(b.currency), ref, until, fp);
     }
     srv_ok(out, json_pack("{s:s, s:s, s:I}", "code", code, "currency",
                           offpay_currency_alpha(b.currency), "expires",
@@ -472,15 +472,15 @@ void srv_admin_wallet_enrollment(srv_req *r, srv_reply *out)
     else if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "enrollment code");
     else {
-        char fp[9];
+        char fp[9], until[32];
 
         code_print(code, fp);
+        srv_iso_time(expires, until);
         srv_log_request(r, 0,
-                        "enrollment code for account %llu (%s, expires %lu): "
+                        "enrollment code for account %llu (%s, expires %s): "
                         "code fingerprint %s",
                         (unsigned long long)account,
-                        offpay_currency_alpha(currency), (unsigned long)expires,
-                        fp);
+                        offpay_currency_alpha(currency), until, fp);
         srv_ok(out, json_pack("{s:s, s:o, s:s, s:I}", "code", code, "account",
                               srv_json_id(account), "currency",
                               offpay_currency_alpha(currency), "expires",
@@ -569,14 +569,14 @@ static void revoke_wallet(srv_req *r, const offpay_ledger_wallet_info *w,
     known =
         offpay_ledger_wallet_due(r->l, w->pk, at, &back, &late) == OFFPAY_OK;
     {
-        char why[SRV_REF_MAX + 1];
+        char why[SRV_REF_MAX + 1], when[32];
 
         srv_log_text(reason[0] ? reason : "wallet lost", why, sizeof why);
+        srv_iso_time(at, when);
         srv_log_request(r, 0,
-                        "wallet of account %llu revoked at %lu (reason "
+                        "wallet of account %llu revoked at %s (reason "
                         "\"%s\"): %zu credential(s) revoked now",
-                        (unsigned long long)w->account, (unsigned long)at, why,
-                        n);
+                        (unsigned long long)w->account, when, why, n);
     }
     srv_ok(out,
            json_pack(
@@ -1006,12 +1006,17 @@ void srv_terminal_rotate(srv_req *r, srv_reply *out)
         return;
     }
     srv_terminals_due(); /* one live terminal for another */
-    srv_log_request(r, replayed,
-                    "terminal %lu (merchant %llu) rotated to terminal %lu, "
-                    "expires %lu",
-                    (unsigned long)t.terminal_id,
-                    (unsigned long long)tc.merchant_id,
-                    (unsigned long)tc.terminal_id, (unsigned long)tc.expires);
+    {
+        char until[32];
+
+        srv_iso_time(tc.expires, until);
+        srv_log_request(r, replayed,
+                        "terminal %lu (merchant %llu) rotated to terminal "
+                        "%lu, expires %s",
+                        (unsigned long)t.terminal_id,
+                        (unsigned long long)tc.merchant_id,
+                        (unsigned long)tc.terminal_id, until);
+    }
     srv_ok(out, json_pack("{s:I, s:I, s:o, s:s, s:I, s:o, s:b}",
                           "old_terminal_id", (json_int_t)t.terminal_id,
                           "terminal_id", (json_int_t)tc.terminal_id, "merchant",

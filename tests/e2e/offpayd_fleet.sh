@@ -208,6 +208,10 @@ G1B=$(sed -n 's/^rotated: g1b is terminal \([0-9]*\) .*/\1/p' t.out)
 [ "$ts" = 0 ] && [ -n "$G1B" ] && [ "$(tjson "$G1B" .label)" = '"Central, north gate 1"' ] \
   && [ "$(tjson "$G1" .label)" = '"Central, north gate 1"' ] \
   && ok "rotated to terminal $G1B, which carries g1's label (g1 keeps it)" || fail "rotation's label: $ts $(cat t.out) $(tjson "$G1B" .label)"
+# ... and syncs with the same offpayd without --server (since 0.27.0)
+st=0; "$OFFPAY" terminal sync --terminal g1b --passphrase-file tp >g1b.out 2>&1 || st=$?
+[ "$st" = 0 ] && grep -qF "offpay: syncing with $URL (the offpayd this terminal last synced with)" g1b.out \
+  && ok "the rotated terminal remembers offpayd's address" || fail "g1b sync: $st $(cat g1b.out)"
 # registered with one
 term_init g4
 key=$("$OFFPAY" terminal key --terminal g4 --passphrase-file tp)

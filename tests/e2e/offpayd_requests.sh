@@ -465,7 +465,7 @@ api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_ke
 [ "$status" = 200 ] && [ "$(jget .terminal_id)" = "$kt" ] && [ "$(jget .credential)" = "$kc" ] \
   && [ "$(jget .replayed)" = true ] && ok "till-1 again: terminal $kt, the same credential bytes, replayed" \
   || fail "till-1 again: $status $(cat resp.json)"
-grep -q "POST /v1/admin/terminals from .* Idempotency-Key \"till-1\": new terminal $kt of merchant $mk2, key ${TK1:0:16}\.\.\., expires [0-9]* (replayed: nothing changed now)$" server.err \
+grep -q "POST /v1/admin/terminals from .* Idempotency-Key \"till-1\": new terminal $kt of merchant $mk2, key ${TK1:0:16}\.\.\., expires [0-9T:-]*Z (replayed: nothing changed now)$" server.err \
   && ok "the terminal's replay on the log" || fail "log: $(grep till-1 server.err)"
 api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\",\"expires\":$(jq -r .expires resp.json)}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && ok "till-1 with its own expires sent: replayed" \

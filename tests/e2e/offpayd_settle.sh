@@ -382,18 +382,18 @@ expect_http 200 - "terminal tb revoked"
 tb_at=$(jget .revoked_at)
 # the ledger keeps the reason with the time, and offpayd's log says it
 [ "$(jget .revoke_reason)" = "stolen from the stall" ] \
-  && grep -q "terminal $(( TA + 1 )) revoked at $tb_at: stolen from the stall" server.err \
+  && grep -q "terminal $(( TA + 1 )) revoked at $(iso "$tb_at"): stolen from the stall" server.err \
   && ok "the revocation's reason kept and logged" || fail "reason: $(cat resp.json); $(grep "terminal $(( TA + 1 ))" server.err)"
 # at once again, most likely in the same second: "already" all the same
 # (since 0.26.0; before, only once a second had passed)
 api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
-[ "$(grep -c "terminal $(( TA + 1 )) revoked at $tb_at" server.err)" = 1 ] \
-  && grep -q "terminal $(( TA + 1 )) already revoked at $tb_at: stolen from the stall" server.err \
+[ "$(grep -c "terminal $(( TA + 1 )) revoked at $(iso "$tb_at")" server.err)" = 1 ] \
+  && grep -q "terminal $(( TA + 1 )) already revoked at $(iso "$tb_at"): stolen from the stall" server.err \
   && ok "revoked again at once: logged as already revoked" || fail "at once again: $(grep "terminal $(( TA + 1 ))" server.err)"
 sleep 1
 api POST "/v1/admin/terminals/$(( TA + 1 ))/revoke" '{}'
 [ "$(jq -c '[.revoked_at, .revoke_reason]' resp.json)" = "[$tb_at,\"stolen from the stall\"]" ] \
-  && grep -q "terminal $(( TA + 1 )) already revoked at $tb_at: stolen from the stall" server.err \
+  && grep -q "terminal $(( TA + 1 )) already revoked at $(iso "$tb_at"): stolen from the stall" server.err \
   && ok "revoked again: the first time and reason stay, the log says it was already" || fail "second revocation: $(cat resp.json); $(grep "terminal $(( TA + 1 ))" server.err)"
 api GET "/v1/admin/terminals/$(( TA + 1 ))"
 [ "$(jq -c '[.state, .revoked_at, .revoke_reason]' resp.json)" = "[\"revoked\",$tb_at,\"stolen from the stall\"]" ] \
@@ -492,7 +492,7 @@ log_line() { grep -cE "^offpayd: [0-9T:-]+Z $1\$" server.err || true; }
 [ "$(log_line "POST /v1/admin/accounts/$W3/withdraw from 127\.0\.0\.1 \(X-Forwarded-For, the proxy's claim: 203\.0\.113\.9\) Idempotency-Key \"wd-1\": withdrawal 1\.00 EUR from wallet account $W3 \(ref \"paid \?out\? \? back\"\): transfer $wt")" = 1 ] \
   && ok "a withdrawal's log line: the proxy's claim, the key, the reference made harmless" \
   || fail "withdrawal log: $(grep withdraw server.err | tail -3)"
-[ "$(log_line "POST /v1/admin/credentials from 127\.0\.0\.1: credential issued from account $W, limit 100\.00 EUR, wallet key [0-9a-f]{16}\.\.\., expires [0-9]+: serial $S1")" = 1 ] \
+[ "$(log_line "POST /v1/admin/credentials from 127\.0\.0\.1: credential issued from account $W, limit 100\.00 EUR, wallet key [0-9a-f]{16}\.\.\., expires [0-9T:-]+Z: serial $S1")" = 1 ] \
   && ok "a credential's issue logged with its serial" || fail "issue log: $(grep 'credential issued' server.err | head -3)"
 [ "$(log_line "POST /v1/admin/presentments/$PR1/refund from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR of presentment $PR1 from merchant account $MA to wallet account $W \(ref \"returned goods\"\): transfer [0-9]+")" = 1 ] \
   && [ "$(log_line "POST /v1/admin/presentments/$PR1/refund from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR .* \(replayed: nothing changed now\)")" = 1 ] \

@@ -75,7 +75,11 @@ assert s["journal"]["entries"] == 4 and s["open_requests"] == 0
 assert s["credential"]["merchant_id"] == "7"
 assert s["clock"]["high_water"].endswith("Z")
 '; then ok "status --json: values, limits, percentages"; else fail "status --json"; fi
-pay 5.00
+# the fifth, the last the limit allows: the next is refused, and the
+# warning says so, not "sync soon" (since 0.27.0)
+code=$("$OFFPAY" wallet pay "${W[@]}" --currency EUR --amount 5.00 2>/dev/null)
+expect 0 "WARNING: 5 of 5 payments since the last sync: that was the last one; the next is refused \('sync required'\) until the terminal syncs" -- \
+  "$OFFPAY" terminal accept "${T[@]}" --amount 5.00 --code "$code"
 expect 0 "state +SYNC REQUIRED" -- "$OFFPAY" terminal status "${T[@]}"
 expect 0 "at 100 % of its limit \(5 of 5\): payments are refused" -- \
   "$OFFPAY" terminal status "${T[@]}"
