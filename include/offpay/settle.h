@@ -1756,7 +1756,8 @@ void offpay_overview_free(offpay_overview *o);
  * 0.27.0 on, state_known 1 with its state, lists_at and pending_amount;
  * r->reported is not read). The newest report replaces the one before.
  * Errors: OFFPAY_EINVAL (pending above INT64_MAX, a negative
- * pending_amount, a state not of capitals, digits and '_'),
+ * pending_amount or one above 0 with pending 0, a state not of capitals,
+ * digits and '_'),
  * OFFPAY_ENOTFOUND (no such terminal), OFFPAY_ESTORE. Before 0.27.0 it
  * took pending, synced_at and now as arguments.
  */
@@ -1769,8 +1770,9 @@ offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
  * NULL or "" clears it. A rotation carries it to the new terminal
  * (offpay_ledger_terminal_rotate); a revoked terminal keeps it and can
  * still be given one. Errors: OFFPAY_EINVAL (a label over
- * OFFPAY_TERMINAL_LABEL_MAX bytes, on more than one line, or with control
- * or invisible format characters), OFFPAY_ENOTFOUND (no such terminal),
+ * OFFPAY_TERMINAL_LABEL_MAX bytes, on more than one line (U+2028 and
+ * U+2029 included), with control or invisible format characters, or a
+ * space at either end), OFFPAY_ENOTFOUND (no such terminal),
  * OFFPAY_ESTORE. Since 0.27.0.
  */
 offpay_err offpay_ledger_terminal_label(offpay_ledger *l, uint32_t terminal_id,

@@ -1302,7 +1302,7 @@ static int label_terminal(offpay_ledger *l, uint64_t id, const char *label,
 
     if (id == 0)
         return cli_usage_error("admin label-terminal: --terminal-id T is "
-                               "required");
+                               "required (a decimal id from 1)");
     rc = offpay_ledger_terminal_label(l, (uint32_t)id, label, cli_now());
     if (rc == OFFPAY_OK)
         rc = terminal_entry(l, (uint32_t)id, &t);
@@ -2703,6 +2703,14 @@ static int32_t terminal_kid(const offpay_ledger_terminal_entry *all, size_t n,
 #define HEED_SILENT   0x2u /* no report for more than HOURS */
 #define HEED_REFUSING 0x4u /* its last report says it refuses payments */
 #define HEED_LISTS    0x8u /* its lists are more than HOURS old */
+/* its clock behind offpayd's beyond a terminal's default skew: it refuses
+ * offpayd's lists (EFUTURE_DATED), and will refuse payments when its
+ * offline window ends; ahead of it: its payments are left undecided */
+#define HEED_CLOCK_BEHIND 0x10u
+#define HEED_CLOCK_AHEAD  0x20u
+/* the default skew (protocol.md §5.4), as the dashboard's: offpayd does
+ * not know a terminal's own */
+#define HEED_SKEW 120u
 
 static unsigned heed(const offpay_overview_terminal *t, uint32_t now,
                      uint64_t quiet)
@@ -2722,6 +2730,10 @@ static unsigned heed(const offpay_overview_terminal *t, uint32_t now,
         why |= HEED_REFUSING;
     if (lists != 0 && now > lists && now - lists > quiet)
         why |= HEED_LISTS;
+    if (rp->reported_at > rp->synced_at + HEED_SKEW)
+        why |= HEED_CLOCK_BEHIND;
+    else if (rp->synced_at > rp->reported_at + HEED_SKEW)
+        why |= HEED_CLOCK_AHEAD;
     return why;
 }
 
@@ -2737,6 +2749,10 @@ static json_t *attention_json(unsigned why)
         json_array_append_new(a, json_string("refusing"));
     if (why & HEED_LISTS)
         json_array_append_new(a, json_string("old_lists"));
+    if (why & HEED_CLOCK_BEHIND)
+        json_array_append_new(a, json_string("clock_behind"));
+    if (why & HEED_CLOCK_AHEAD)
+        json_array_append_new(a, json_string("clock_ahead"));
     return a;
 }
 
@@ -2746,17 +2762,20 @@ static void terminal_report_lines(const offpay_overview_terminal *t)
     const offpay_terminal_report *rp = &t->report;
     char                          ra[32], sa[32], la[32], money[48];
 
-    if (!rp->reported)
+    if (!rp->reported) {
+        if (!t->revoked) /* said, not left out: it is what to look at */
+            printf("  never reported (no online sync yet)\n");
         return;
+    }
     /* pending: what it held not uploaded, or not decided by offpayd (a
      * payment dated ahead of offpayd's clock) */
     printf("  last sync reported at %s (its clock %s",
            cli_iso_time(rp->reported_at, ra), cli_iso_time(rp->synced_at, sa));
     /* beyond a terminal's default skew: its sync warned of it */
-    if (rp->synced_at > rp->reported_at + 120u)
+    if (rp->synced_at > rp->reported_at + HEED_SKEW)
         printf(", %lu s ahead of offpayd's",
                (unsigned long)(rp->synced_at - rp->reported_at));
-    else if (rp->reported_at > rp->synced_at + 120u)
+    else if (rp->reported_at > rp->synced_at + HEED_SKEW)
         printf(", %lu s behind offpayd's",
                (unsigned long)(rp->reported_at - rp->synced_at));
     printf("): %llu payment(s) pending", (unsigned long long)rp->pending);
@@ -2776,9 +2795,11 @@ static void terminal_report_lines(const offpay_overview_terminal *t)
     }
     if (rp->lists_at == 0)
         printf("; it never took offpayd's lists\n");
-    else
-        printf("; lists taken at %s by its clock\n",
-               cli_iso_time(rp->lists_at, la));
+    else /* a clock ahead records its sync at offpayd's time */
+        printf("; lists taken at %s by %s\n", cli_iso_time(rp->lists_at, la),
+               rp->synced_at > rp->reported_at + HEED_SKEW
+                   ? "offpayd's clock (its own ran ahead)"
+                   : "its clock");
 }
 
 /* Why t is listed by `--stale`, a line. */
@@ -2813,8 +2834,47 @@ static void attention_line(const offpay_overview_terminal *t, unsigned why,
         else
             printf("%sits lists are %s h old", sep,
                    cli_hours(now > lists ? now - lists : 0, when));
+        sep = "; ";
     }
+    /* what to do, not only what is seen: a sync alone fails again */
+    if (why & HEED_CLOCK_BEHIND)
+        printf("%sits clock is %lu s behind offpayd's, so it refuses "
+               "offpayd's lists (EFUTURE_DATED): set its clock right (NTP), "
+               "then sync it",
+               sep,
+               (unsigned long)(t->report.reported_at - t->report.synced_at));
+    if (why & HEED_CLOCK_AHEAD)
+        printf("%sits clock is %lu s ahead of offpayd's, so offpayd leaves "
+               "the payments it dates ahead undecided: set its clock right "
+               "(NTP)",
+               sep,
+               (unsigned long)(t->report.synced_at - t->report.reported_at));
     printf("\n");
+}
+
+/* Terminal e as the overview o shows it, into *v: its uploads from o's
+ * row when o holds one (1), else none counted (0). */
+static int view_of(const offpay_ledger_terminal_entry *e,
+                   const offpay_overview *o, offpay_overview_terminal *v)
+{
+    memset(v, 0, sizeof *v);
+    v->terminal_id = e->terminal_id;
+    v->merchant_id = e->merchant_id;
+    memcpy(v->merchant_name, e->merchant_name, sizeof v->merchant_name);
+    v->currency = e->currency;
+    v->created_at = e->created_at;
+    v->revoked = e->state != OFFPAY_TERMINAL_ACTIVE;
+    v->revoked_at = e->revoked_at;
+    memcpy(v->revoke_reason, e->revoke_reason, sizeof v->revoke_reason);
+    v->report = e->report;
+    memcpy(v->label, e->label, sizeof v->label);
+    for (size_t i = 0; i < o->n_terminals; i++)
+        if (o->terminals[i].terminal_id == e->terminal_id) {
+            v->presentments = o->terminals[i].presentments;
+            v->last_upload = o->terminals[i].last_upload;
+            return 1;
+        }
+    return 0;
 }
 
 static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
@@ -2826,28 +2886,62 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
     json_t                       *arr = NULL;
     char                          c[32], r[32], u[32];
     uint32_t                      now = cli_now();
+    size_t                        listed = 0;
     offpay_err rc = offpay_ledger_overview(l, now, 86400, now, &o);
 
     /* the issuer key of each one's credential, from the directory's list */
     if (rc == OFFPAY_OK)
         rc = terminal_entries(l, &all, &n_all);
+    /* a merchant with no terminals lists none; no such merchant is said
+     * (as GET /v1/admin/terminals?merchant= answers 404) */
+    if (rc == OFFPAY_OK && merchant != 0) {
+        offpay_ledger_terminal_entry *v = NULL;
+        size_t                        n = 0;
+
+        rc = offpay_ledger_terminals(l, merchant, 0, 1, &v, &n);
+        free(v);
+        if (rc == OFFPAY_ENOTFOUND) {
+            offpay_overview_free(o);
+            free(all);
+            fprintf(stderr,
+                    "offpay: admin terminals: no merchant %llu (ENOTFOUND; "
+                    "'offpay admin merchants' lists them)\n",
+                    (unsigned long long)merchant);
+            return EXIT_REJECTED;
+        }
+    }
     if (rc != OFFPAY_OK) {
         offpay_overview_free(o);
+        free(all);
         return cli_fail("terminals", rc);
     }
     if (json)
         arr = json_array();
-    for (size_t i = 0; i < o->n_terminals; i++) {
-        const offpay_overview_terminal *t = &o->terminals[i];
-        int32_t kid = terminal_kid(all, n_all, t->terminal_id);
-        char    key[16];
+    /* --stale: every terminal, from the directory's whole list (the
+     * overview holds the first OFFPAY_OVERVIEW_TERMINALS_MAX only, and a
+     * fleet's gates past them want a look as much) */
+    for (size_t i = 0; i < (stale_hours != 0 ? n_all : o->n_terminals); i++) {
+        offpay_overview_terminal        view;
+        const offpay_overview_terminal *t = &view;
+        int                             counted = 1;
+        int32_t                         kid;
+        char                            key[16], n_up[24];
+        unsigned                        why = 0;
 
-        unsigned why = stale_hours != 0 ? heed(t, now, stale_hours * 3600) : 0;
+        if (stale_hours != 0) {
+            counted = view_of(&all[i], o, &view);
+            kid = all[i].kid;
+            why = heed(t, now, stale_hours * 3600);
+        } else {
+            t = &o->terminals[i];
+            kid = terminal_kid(all, n_all, t->terminal_id);
+        }
 
         if (merchant != 0 && t->merchant_id != merchant)
             continue;
         if (stale_hours != 0 && why == 0)
             continue;
+        listed++;
         if (kid >= 0)
             snprintf(key, sizeof key, "%ld", (long)kid);
         else
@@ -2861,7 +2955,7 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
             json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:I, s:o, "
+                    "{s:I, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, "
                     "s:o, s:o}",
                     "terminal", (json_int_t)t->terminal_id, "label",
                     t->label[0] != '\0' ? json_string(t->label) : json_null(),
@@ -2874,7 +2968,10 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
                     t->revoked && t->revoke_reason[0] != '\0'
                         ? json_string(t->revoke_reason)
                         : json_null(),
-                    "presentments", (json_int_t)t->presentments, "last_upload",
+                    "presentments",
+                    counted ? json_integer((json_int_t)t->presentments)
+                            : json_null(),
+                    "last_upload",
                     t->last_upload != 0 ? json_string(u) : json_null(),
                     "report", report_json(&t->report, t->currency), "attention",
                     stale_hours != 0 ? attention_json(why) : json_null()));
@@ -2883,12 +2980,18 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
         /* the merchant's name last: it may hold spaces */
         /* key: the issuer key that signed its credential ('admin keys'
          * says what each signed), "-" when the ledger holds none */
+        /* "-": past the overview's first terminals, not counted */
+        if (counted)
+            snprintf(n_up, sizeof n_up, "%llu",
+                     (unsigned long long)t->presentments);
+        else
+            snprintf(n_up, sizeof n_up, "-");
         printf("terminal %u  merchant %llu  since %s  %s  key %s  payments "
-               "%llu  last upload %s  %s\n",
+               "%s  last upload %s  %s\n",
                (unsigned)t->terminal_id, (unsigned long long)t->merchant_id, c,
-               t->revoked ? "REVOKED" : "active", key,
-               (unsigned long long)t->presentments,
-               t->last_upload != 0 ? u : "never", t->merchant_name);
+               t->revoked ? "REVOKED" : "active", key, n_up,
+               t->last_upload != 0 ? u : (counted ? "never" : "-"),
+               t->merchant_name);
         if (t->label[0] != '\0')
             printf("  label \"%s\"\n", t->label);
         if (t->revoked) {
@@ -2902,11 +3005,16 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
         if (why != 0)
             attention_line(t, why, now);
     }
-    if (o->terminals_more)
+    if (!json && stale_hours != 0 && listed == 0)
+        printf("no terminal needs a look (none silent, refusing, with its "
+               "clock off or lists over %llu h old)\n",
+               (unsigned long long)stale_hours);
+    if (o->terminals_more && stale_hours == 0)
         fprintf(stderr,
                 "offpay: admin terminals: the ledger holds more "
-                "than the %u terminals listed (live ones first); "
-                "a revoked one may be missing\n",
+                "than the %u terminals listed (live ones first): those "
+                "past them are left out here; --stale HOURS looks at every "
+                "one, and GET /v1/admin/terminals pages through them all\n",
                 OFFPAY_OVERVIEW_TERMINALS_MAX);
     offpay_overview_free(o);
     free(all);
@@ -4525,13 +4633,15 @@ int cli_admin(int argc, char **argv)
             chain = 1;
             break;
         case 'U':
+            /* an empty one (a shell variable not set) clears nothing:
+             * leaving --label out does */
             label = optarg;
-            if (label[0] != '\0' &&
-                !offpay__text_ok(label, OFFPAY_TERMINAL_LABEL_MAX))
-                bad = cli_usage_error("admin label-terminal: --label is at "
-                                      "most 64 bytes of text on one line, "
-                                      "without control or invisible format "
-                                      "characters");
+            if (!offpay__terminal_label_ok(label))
+                bad = cli_usage_error("admin label-terminal: --label is 1 to "
+                                      "64 bytes of text on one line, without "
+                                      "control or invisible format "
+                                      "characters or spaces at its ends "
+                                      "(leave --label out to clear it)");
             break;
         case 'G':
             bad = parse_u64("--stale", optarg, 100000, &stale_hours);

@@ -15,34 +15,54 @@
 
 #include "server/server.h"
 
+const unsigned srv_fleet_hours[SRV_FLEET_AGES] = {1, 24, 72};
+
+/* Adds 1 to n[i] for each age of srv_fleet_hours that since, a time,
+ * is older than at now (0: not known, nothing added). */
+static void count_ages(uint64_t n[SRV_FLEET_AGES], uint32_t since, uint32_t now)
+{
+    for (size_t i = 0; since != 0 && i < SRV_FLEET_AGES; i++)
+        if (now > since && now - since > 3600u * srv_fleet_hours[i])
+            n[i]++;
+}
+
 static uint32_t older(uint32_t a, uint32_t b)
 {
     return a == 0 || (b != 0 && b < a) ? b : a;
 }
 
-/* Adds e to f, a live terminal. */
-static void add(srv_fleet *f, const offpay_ledger_terminal_entry *e)
+/* Adds e to f, a live terminal, as of now. */
+static void add(srv_fleet *f, const offpay_ledger_terminal_entry *e,
+                uint32_t now)
 {
     const offpay_terminal_report *r = &e->report;
+    uint32_t                      lists;
     size_t                        i;
 
     f->live++;
     if (!r->reported) {
         f->never_reported++;
+        count_ages(f->silent, e->created_at, now);
         return;
     }
+    count_ages(f->silent, r->reported_at, now);
     f->oldest_report = older(f->oldest_report, r->reported_at);
     f->pending += r->pending;
+    /* the default skew, as admin terminals --stale and the dashboard */
+    if (r->reported_at > r->synced_at + 120u ||
+        r->synced_at > r->reported_at + 120u)
+        f->clock_off++;
     if (!r->state_known)
         return;
     if (strcmp(r->state, "OK") != 0)
         f->refusing++;
-    f->oldest_lists = older(
-        f->oldest_lists, offpay_terminal_report_lists_time(r, e->created_at));
+    lists = offpay_terminal_report_lists_time(r, e->created_at);
+    count_ages(f->old_lists, lists, now);
+    f->oldest_lists = older(f->oldest_lists, lists);
     for (i = 0; i < f->n_amounts && f->amount[i].currency != e->currency; i++)
         ;
     if (i == f->n_amounts) {
-        if (i == SRV_FLEET_CURRENCIES) { /* never seen: so many currencies */
+        if (i == SRV_FLEET_CURRENCIES) { /* said on the log, once */
             f->currencies_left_out = 1;
             return;
         }
@@ -56,8 +76,8 @@ static void add(srv_fleet *f, const offpay_ledger_terminal_entry *e)
         f->amount[i].minor = INT64_MAX;
 }
 
-/* The fleet on l, a page of terminals at a time. */
-static offpay_err count(offpay_ledger *l, srv_fleet *f)
+/* The fleet on l as of now, a page of terminals at a time. */
+static offpay_err count(offpay_ledger *l, srv_fleet *f, uint32_t now)
 {
     uint32_t   after = 0;
     offpay_err rc;
@@ -73,7 +93,7 @@ static offpay_err count(offpay_ledger *l, srv_fleet *f)
             return rc;
         for (size_t i = 0; i < n; i++)
             if (page[i].state == OFFPAY_TERMINAL_ACTIVE)
-                add(f, &page[i]);
+                add(f, &page[i], now);
         if (n > 0)
             after = page[n - 1].terminal_id;
         free(page);
@@ -99,16 +119,27 @@ void srv_terminals_count(offpay_ledger *l)
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static int             failing;
     srv_fleet              f;
+    uint32_t               now;
     offpay_err             rc;
 
     if (pthread_mutex_trylock(&mu) != 0) /* one count at a time */
         return;
     /* cleared before the read: a report after it is counted next time */
     __atomic_store_n(&due, 0, __ATOMIC_SEQ_CST);
-    rc = count(l, &f);
+    now = srv_now();
+    rc = count(l, &f, now);
     if (rc == OFFPAY_OK) {
-        f.counted_at = srv_now();
+        static int said;
+
+        f.counted_at = now;
         srv_metrics_fleet(&f);
+        if (f.currencies_left_out && !said) {
+            said = 1;
+            srv_log("the terminals hold payments in more than %d currencies: "
+                    "offpayd_terminals_pending_minor gives the first %d it "
+                    "met only",
+                    SRV_FLEET_CURRENCIES, SRV_FLEET_CURRENCIES);
+        }
     } else {
         __atomic_store_n(&due, 1, __ATOMIC_SEQ_CST);
         if (!failing)

@@ -375,6 +375,28 @@ static void fleet_lines(buf *b)
         (unsigned long long)f->live, (unsigned long long)f->refusing,
         (unsigned long long)f->never_reported, (unsigned long)f->oldest_report,
         (unsigned long)f->oldest_lists, (unsigned long long)f->pending);
+    add(b, "# HELP offpayd_terminals_silent Live terminals that have not "
+           "reported (or, never reported, been registered) for longer than "
+           "the hours given, as of the count: alert on the count, which "
+           "rises again for each terminal that falls silent.\n"
+           "# TYPE offpayd_terminals_silent gauge\n");
+    for (size_t i = 0; i < SRV_FLEET_AGES; i++)
+        add(b, "offpayd_terminals_silent{hours=\"%u\"} %llu\n",
+            srv_fleet_hours[i], (unsigned long long)f->silent[i]);
+    add(b, "# HELP offpayd_terminals_old_lists Live terminals whose lists, at "
+           "their last report, are older than the hours given now (their "
+           "age as the terminal counts it; from terminals of 0.27.0 on).\n"
+           "# TYPE offpayd_terminals_old_lists gauge\n");
+    for (size_t i = 0; i < SRV_FLEET_AGES; i++)
+        add(b, "offpayd_terminals_old_lists{hours=\"%u\"} %llu\n",
+            srv_fleet_hours[i], (unsigned long long)f->old_lists[i]);
+    add(b,
+        "# HELP offpayd_terminals_clock_off Live terminals whose clock, at "
+        "their last report, was more than 120 s from offpayd's: behind, "
+        "they refuse offpayd's lists; ahead, their payments wait.\n"
+        "# TYPE offpayd_terminals_clock_off gauge\n"
+        "offpayd_terminals_clock_off %llu\n",
+        (unsigned long long)f->clock_off);
     add(b, "# HELP offpayd_terminals_pending_minor The money of those "
            "payments by currency, in minor units (cents), as reported by "
            "terminals of 0.27.0 and later.\n"

@@ -356,8 +356,17 @@ void srv_cases_count(offpay_ledger *l);
 /* The live terminals as a fleet (fleet.c): counted, with what their last
  * reports said, for /metrics. */
 #define SRV_FLEET_CURRENCIES 16
+/* The ages the fleet is counted past (hours): an alert on a count fires
+ * again for a second terminal, as one on the oldest would not. */
+#define SRV_FLEET_AGES 3
+extern const unsigned srv_fleet_hours[SRV_FLEET_AGES]; /* 1, 24, 72 */
 typedef struct srv_fleet {
     uint64_t live, refusing, never_reported;
+    /* live terminals silent (no report, or never since registered), and
+     * holding lists, older than srv_fleet_hours[i]; with their clock off
+     * offpayd's by more than a terminal's default skew (120 s) */
+    uint64_t silent[SRV_FLEET_AGES], old_lists[SRV_FLEET_AGES];
+    uint64_t clock_off;
     uint64_t pending;       /* payments not uploaded, as last reported */
     uint32_t oldest_report; /* offpayd's clock; 0: none reported */
     uint32_t oldest_lists;  /* offpayd's clock; 0: none known */

@@ -15,6 +15,7 @@
  * nothing to upload.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/server.h"
@@ -53,12 +54,19 @@ int srv_parse_terminal_status(const uint8_t *body, size_t len,
                               json_t **doc, char *hint, size_t cap)
 {
     srv_value v[SRV_N(status_fields)];
+    size_t    n_fields = SRV_N(status_fields);
     int       e, n_new;
 
+#ifdef OFFPAY_TEST_HOOKS
+    /* an offpayd before 0.27.0, which knew the first two fields only (a
+     * newer terminal's fallback is tested against it) */
+    if (getenv("OFFPAY_TEST_STATUS_BEFORE_0_27") != NULL)
+        n_fields = 2;
+#endif
     memset(rp, 0, sizeof *rp);
+    memset(v, 0, sizeof v);
     *amount = NULL;
-    e = srv_parse_object(body, len, status_fields, SRV_N(status_fields), v, doc,
-                         hint, cap);
+    e = srv_parse_object(body, len, status_fields, n_fields, v, doc, hint, cap);
     if (e != 0)
         return e;
     /* the three of 0.27.0 come together, or none (an older terminal) */
@@ -112,6 +120,12 @@ void srv_terminal_status(srv_req *r, srv_reply *out)
         (rc = offpay_amount_parse(amount, t.currency, &rp.pending_amount)) !=
             OFFPAY_OK) {
         srv_fail_amount(out, rc, "pending_amount", amount, t.currency);
+        goto out;
+    }
+    if (rp.pending == 0 && rp.pending_amount != 0) {
+        srv_fail(out, SRV_E_BAD_FIELD,
+                 "field 'pending_amount': the charges of the pending "
+                 "payments summed, so 0 when 'pending' is 0");
         goto out;
     }
     rc = offpay_ledger_terminal_report(r->l, t.terminal_id, &rp);

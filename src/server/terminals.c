@@ -17,11 +17,30 @@
 #include "server/server.h"
 #include "settle/render.h"
 
+/* A label refused, by the parser or by the ledger's rule: *e
+ * BAD_FIELD, and hint the rule (cap bytes) and how to clear one. */
+static void label_rule(int *e, const char *label, char *hint, size_t cap)
+{
+    if ((*e == SRV_E_BAD_FIELD && strstr(hint, "'label'") != NULL) ||
+        (*e == 0 && label != NULL && !offpay__terminal_label_ok(label))) {
+        *e = SRV_E_BAD_FIELD;
+        snprintf(hint, cap,
+                 "field 'label': 1 to %u bytes of text on one line, without "
+                 "control or invisible format characters or a space at "
+                 "either end (a label is cleared by {} sent to "
+                 "/v1/admin/terminals/N/label)",
+                 (unsigned)OFFPAY_TERMINAL_LABEL_MAX);
+    }
+}
+
+static offpay_err terminal_entry(srv_req *r, uint32_t id,
+                                 offpay_ledger_terminal_entry *e);
+
 void srv_terminal_new(srv_req *r, srv_reply *out)
 {
     srv_value            v[SRV_N(srv_fields_terminal)];
     json_t              *doc = NULL;
-    char                 hint[128];
+    char                         hint[256];
     uint8_t              pk[OFFPAY_PK_BYTES];
     uint8_t              bytes[OFFPAY_TERMINAL_CRED_MAX_BYTES];
     size_t               len = 0;
@@ -29,8 +48,10 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
     uint32_t             expires;
     offpay_err           rc;
     int                  e, replayed = 0, used = 0;
-    const char          *key;
+    const char                  *key, *label;
     json_t              *j;
+    offpay_ledger_terminal_entry now_t; /* a replay's: its label now */
+    offpay_err                   lrc = OFFPAY_OK; /* the label's */
 
     if (srv_request_key(r, out, &key) != 0)
         return;
@@ -41,6 +62,7 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
         e = SRV_E_BAD_FIELD;
         snprintf(hint, sizeof hint, "terminal_key: 64 lowercase hex digits");
     }
+    label_rule(&e, e == 0 && v[3].present ? v[3].s : NULL, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         goto out;
@@ -94,33 +116,59 @@ void srv_terminal_new(srv_req *r, srv_reply *out)
             goto out;
         }
     }
-    /* where it stands: set after the registration (a resend sets it
-     * again) */
-    if (rc == OFFPAY_OK && v[3].present)
-        rc = offpay_ledger_terminal_label(r->l, tc.terminal_id, v[3].s, r->now);
+    /* where it stands: set just after the registration; a resend under
+     * the same key changes nothing (an operator may have labelled the
+     * terminal anew since) and answers the label it has now */
+    /* the terminal is registered whatever becomes of its label: a label
+     * not kept is a warning in the 200, never an error whose resend would
+     * meet EEXISTS and lose the credential */
+    if (rc == OFFPAY_OK && v[3].present && !replayed &&
+        (lrc = offpay_ledger_terminal_label(r->l, tc.terminal_id, v[3].s,
+                                            r->now)) != OFFPAY_OK)
+        srv_log_request(r, 0,
+                        "terminal %lu registered, but its label was not "
+                        "kept: %s",
+                        (unsigned long)tc.terminal_id, offpay_strerror(lrc));
+    if (rc == OFFPAY_OK && replayed)
+        rc = terminal_entry(r, tc.terminal_id, &now_t);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "new terminal");
         goto out;
     }
+    label = replayed ? (now_t.label[0] != '\0' ? now_t.label : NULL)
+                     : (v[3].present && lrc == OFFPAY_OK ? v[3].s : NULL);
     {
-        char hex[2 * 8 + 1], until[32];
+        char hex[2 * 8 + 1], until[32], shown[SRV_REF_MAX + 1];
 
         sodium_bin2hex(hex, sizeof hex, pk, 8);
         srv_iso_time(tc.expires, until);
+        srv_log_text(label != NULL ? label : "", shown, sizeof shown);
         srv_log_request(r, replayed,
                         "new terminal %lu of merchant %llu, key %s..., "
-                        "expires %s",
+                        "expires %s%s%s%s",
                         (unsigned long)tc.terminal_id,
-                        (unsigned long long)tc.merchant_id, hex, until);
+                        (unsigned long long)tc.merchant_id, hex, until,
+                        label != NULL ? ", label \"" : "",
+                        label != NULL ? shown : "", label != NULL ? "\"" : "");
     }
     j = json_pack("{s:I, s:o, s:s, s:I, s:o, s:o}", "terminal_id",
                   (json_int_t)tc.terminal_id, "merchant",
                   srv_json_id(tc.merchant_id), "name", tc.name, "expires",
                   (json_int_t)tc.expires, "credential",
                   srv_json_b64(bytes, len), "label",
-                  v[3].present ? json_string(v[3].s) : json_null());
+                  label != NULL ? json_string(label) : json_null());
     if (j != NULL && key != NULL)
         json_object_set_new(j, "replayed", json_boolean(replayed));
+    if (j != NULL && lrc != OFFPAY_OK) {
+        char w[200];
+
+        snprintf(w, sizeof w,
+                 "terminal %lu was registered, but its label was not kept "
+                 "(%s): POST /v1/admin/terminals/%lu/label sets it",
+                 (unsigned long)tc.terminal_id, offpay_errname(lrc),
+                 (unsigned long)tc.terminal_id);
+        json_object_set_new(j, "warning", json_string(w));
+    }
     srv_ok(out, j);
 out:
     json_decref(doc);
@@ -337,7 +385,7 @@ void srv_terminal_label(srv_req *r, srv_reply *out)
     offpay_ledger_terminal_entry t;
     srv_value                    v[SRV_N(srv_fields_terminal_label)];
     json_t                      *doc = NULL;
-    char                         hint[128], shown[SRV_REF_MAX + 1];
+    char                         hint[256], shown[SRV_REF_MAX + 1];
     uint64_t                     id;
     offpay_err                   rc;
     int                          e;
@@ -350,6 +398,7 @@ void srv_terminal_label(srv_req *r, srv_reply *out)
     e = srv_parse_object(r->body, r->body_len, srv_fields_terminal_label,
                          SRV_N(srv_fields_terminal_label), v, &doc, hint,
                          sizeof hint);
+    label_rule(&e, v[0].present ? v[0].s : NULL, hint, sizeof hint);
     if (e != 0) {
         srv_fail(out, (srv_err)e, hint);
         goto out;

@@ -385,8 +385,9 @@ offpay_err offpay_ledger_terminal_report(offpay_ledger *l, uint32_t terminal_id,
     report_ctx c = {terminal_id, r};
 
     if (l == NULL || terminal_id == 0 || r == NULL || r->pending > INT64_MAX ||
-        (r->state_known &&
-         (r->pending_amount < 0 || !offpay__terminal_state_ok(r->state))))
+        (r->state_known && (r->pending_amount < 0 ||
+                            (r->pending == 0 && r->pending_amount != 0) ||
+                            !offpay__terminal_state_ok(r->state))))
         return OFFPAY_EINVAL;
     return offpay__ledger_tx(l, report_tx, &c);
 }
@@ -409,6 +410,16 @@ static offpay_err label_tx(offpay_ledger *l, void *arg)
     return rc;
 }
 
+int offpay__terminal_label_ok(const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    return n > 0 && offpay__text_ok(s, OFFPAY_TERMINAL_LABEL_MAX) &&
+           s[0] != ' ' && s[n - 1] != ' ' &&
+           strstr(s, "\xe2\x80\xa8") == NULL && /* U+2028, U+2029: */
+           strstr(s, "\xe2\x80\xa9") == NULL;   /* lines of their own */
+}
+
 offpay_err offpay_ledger_terminal_label(offpay_ledger *l, uint32_t terminal_id,
                                         const char *label, uint32_t now)
 {
@@ -417,8 +428,7 @@ offpay_err offpay_ledger_terminal_label(offpay_ledger *l, uint32_t terminal_id,
     if (label != NULL && label[0] == '\0')
         c.label = NULL;
     if (l == NULL || terminal_id == 0 ||
-        (c.label != NULL &&
-         !offpay__text_ok(c.label, OFFPAY_TERMINAL_LABEL_MAX)))
+        (c.label != NULL && !offpay__terminal_label_ok(c.label)))
         return OFFPAY_EINVAL;
     return offpay__ledger_tx(l, label_tx, &c);
 }

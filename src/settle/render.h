@@ -114,16 +114,22 @@ void offpay__statement_moves_sort(offpay__statement *s);
 offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,
                                       uint32_t terminal, char *hint);
 
-/* The warning a terminal's revocation answers (POST
- * /v1/admin/terminals/N/revoke, `offpay admin revoke-terminal`) when its
- * last sync reported payments not uploaded or not decided: into buf
- * (room for OFFPAY__REVOKE_WARNING_MAX), NULL when there is none. */
-#define OFFPAY__REVOKE_WARNING_MAX 512u
+/* 1 when s is a terminal's label as offpay_ledger_terminal_label keeps
+ * it: 1 to OFFPAY_TERMINAL_LABEL_MAX bytes of offpay__text_ok text, on
+ * one line (no U+2028 or U+2029 either), without a space at either end;
+ * else 0. */
+int offpay__terminal_label_ok(const char *s);
+
 /* 1 when s is a state as a terminal reports it (offpay_terminal_report):
  * "OK" or an error name, 1 to OFFPAY_TERMINAL_STATE_MAX - 1 capitals,
  * digits and '_' (what 028_terminal_state's column bounds); else 0. */
 int offpay__terminal_state_ok(const char *s);
 
+/* The warning a terminal's revocation answers (POST
+ * /v1/admin/terminals/N/revoke, `offpay admin revoke-terminal`) when its
+ * last sync reported payments not uploaded or not decided: into buf
+ * (room for OFFPAY__REVOKE_WARNING_MAX), NULL when there is none. */
+#define OFFPAY__REVOKE_WARNING_MAX 512u
 const char *offpay__revoke_warning(uint64_t                      terminal_id,
                                    const offpay_terminal_report *rp, char *buf);
 

@@ -628,6 +628,19 @@ static int sum_entry(const offpay_journal_entry *e, void *ctx)
     return 0;
 }
 
+/* 1 when r is offpayd's refusal of a field it does not know (400
+ * BAD_FIELD "unknown field '...'"). */
+static int unknown_field(const offpay__http_reply *r)
+{
+    json_error_t jerr;
+    json_t      *doc = json_loadb(r->buf, r->len, 0, &jerr);
+    const char  *hint = json_string_value(json_object_get(doc, "hint"));
+    int          yes = hint != NULL && strncmp(hint, "unknown field", 13) == 0;
+
+    json_decref(doc);
+    return yes;
+}
+
 /*
  * Tells offpayd how many journal entries are still not uploaded, what
  * they hold, the terminal's clock, what a payment meets here now ("OK" or
@@ -658,7 +671,8 @@ static offpay_err report_status(offpay_terminal *t, const char *base,
     json_t                *doc;
     const char            *e;
     offpay_err             rc = OFFPAY_OK;
-    int                    n;
+    int                    n, older;
+    char                   old_body[sizeof body + 1];
 
     if (offpay_terminal_get_status(t, now, &st) != OFFPAY_OK)
         return OFFPAY_OK;
@@ -667,19 +681,32 @@ static offpay_err report_status(offpay_terminal *t, const char *base,
         return OFFPAY_OK;
     n = snprintf(body, sizeof body, "{\"pending\":%llu,\"synced_at\":%u",
                  (unsigned long long)sum.n, (unsigned)now);
-    /* a terminal without its currency (no credential) says no more */
+    snprintf(old_body, sizeof old_body, "%s}", body);
+    /* a terminal without its currency (no credential) says no more; its
+     * lists: 0 while it holds no revocation list (only a credential) */
     if (offpay_amount_format(sum.minor, st.currency, money, sizeof money) ==
         OFFPAY_OK)
         n += snprintf(body + n, sizeof body - (size_t)n,
                       ",\"state\":\"%s\",\"lists_at\":%u,"
                       "\"pending_amount\":\"%s\"",
-                      offpay_errname(st.state), (unsigned)st.last_sync, money);
+                      offpay_errname(st.state),
+                      st.revlist_seq != 0 ? (unsigned)st.last_sync : 0u, money);
     snprintf(body + n, sizeof body - (size_t)n, "}");
-    rc = request_as(base, "POST", "/v1/terminal/status", body, ck, 1, &r,
-                    &status, 1);
-    if (rc == OFFPAY_EBUSY) { /* the sync goes on: holding the terminal */
+    /* an offpayd before 0.27.0 refuses the fields it does not know (400
+     * BAD_FIELD "unknown field"): it is sent the two it knows, so that
+     * it still hears the count, and answers UNKNOWN_TERMINAL */
+    for (older = 0; older < 2; older++) {
+        rc = request_as(base, "POST", "/v1/terminal/status",
+                        older ? old_body : body, ck, 1, &r, &status, 1);
+        if (rc == OFFPAY_EBUSY) { /* the sync goes on: holding the terminal */
+            free(r.buf);
+            return offpay__terminal_retake(t);
+        }
+        if (older || rc != OFFPAY_OK || status != 400 ||
+            strcmp(body, old_body) == 0 || !unknown_field(&r))
+            break;
         free(r.buf);
-        return offpay__terminal_retake(t);
+        memset(&r, 0, sizeof r);
     }
     if (rc == OFFPAY_OK && (status == 200 || (status == 403 && r.answer_ok)) &&
         (doc = json_loadb(r.buf, r.len, 0, &jerr)) != NULL) {

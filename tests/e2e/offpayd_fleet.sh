@@ -85,18 +85,24 @@ out=$(block "$G2")
 grep -qxE "  last sync reported at $(iso $(( T + 7200 ))) \(its clock [0-9T:-]+Z, (59[0-9]|600) s behind offpayd's\): 0 payment\(s\) pending \(0\.00 EUR\)" <<<"$out" \
   && grep -qxF "  accepting payments then; lists taken at $(iso "$T") by its clock" <<<"$out" \
   && ok "admin terminals: g2's clock 600 s behind, its lists' time" || fail "admin terminals g2: $out"
-# --stale 1: what needs a look an hour on, and only that
+# --stale 1: what needs a look an hour on, each with why and what to do:
+# g2's lists 1.8 h old by its clock, and the cause, its clock behind (a
+# sync alone fails again); g1's clock ahead; g3 never reported
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --stale 1)
-grep -qxF "  needs a look: its lists are 1.8 h old" <<<"$(block "$G2" --stale 1)" \
+grep -qxE "  needs a look: its lists are 1\.8 h old; its clock is (59[0-9]|600) s behind offpayd's, so it refuses offpayd's lists \(EFUTURE_DATED\): set its clock right \(NTP\), then sync it" <<<"$(block "$G2" --stale 1)" \
+  && grep -qxE "  needs a look: its clock is (8[0-9][0-9]|900) s ahead of offpayd's, so offpayd leaves the payments it dates ahead undecided: set its clock right \(NTP\)" <<<"$(block "$G1" --stale 1)" \
   && grep -qxF "  needs a look: never reported since it was registered $(iso "$T")" <<<"$(block "$G3" --stale 1)" \
-  && ! grep -q "^terminal $G1 " <<<"$out" \
-  && ok "--stale 1: g2 (lists 1.8 h old by its clock) and g3 (never reported), not g1" \
+  && grep -qxF "  never reported (no online sync yet)" <<<"$(block "$G3")" \
+  && [ "$(grep -c "^terminal " <<<"$out")" = 3 ] \
+  && ok "--stale 1: g2 (lists 1.8 h old, its clock behind: set it), g1 (clock ahead), g3 (never reported)" \
   || fail "--stale 1: $out"
 [ "$(tjson "$G2" .attention)" = null ] && [ "$(tjson "$G3" .attention)" = null ] \
   && ok "--json without --stale: attention not judged (null)" || fail "attention: $(tjson "$G2" .attention)"
 out=$("$OFFPAY" admin terminals --db "$LEDGER" --stale 1 --json)
-[ "$(jq -c '[.terminals[] | [.terminal, .attention]]' <<<"$out")" = "[[$G2,[\"old_lists\"]],[$G3,[\"never_reported\"]]]" ] \
-  && ok "--stale 1 --json: g2 old_lists, g3 never_reported" || fail "--stale --json: $out"
+[ "$(jq -c '[.terminals[] | [.terminal, .attention]]' <<<"$out")" = "[[$G1,[\"clock_ahead\"]],[$G2,[\"old_lists\",\"clock_behind\"]],[$G3,[\"never_reported\"]]]" ] \
+  && ok "--stale 1 --json: g1 clock_ahead, g2 old_lists and clock_behind, g3 never_reported" || fail "--stale --json: $out"
+run_cli 1 "admin terminals: no merchant 987654 \(ENOTFOUND" -- \
+  "$OFFPAY" admin terminals --db "$LEDGER" --merchant 987654
 run_cli 2 "admin terminals: --stale is a number of hours from 1" -- \
   "$OFFPAY" admin terminals --db "$LEDGER" --stale 0
 [ "$(metric offpayd_terminals_live)" = 3 ] && [ "$(metric offpayd_terminals_refusing)" = 0 ] \
@@ -106,7 +112,10 @@ run_cli 2 "admin terminals: --stale is a number of hours from 1" -- \
   && [ "$(metric offpayd_terminals_oldest_report_timestamp_seconds)" = $(( T + 7200 )) ] \
   && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" -ge $(( T + 590 )) ] \
   && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" -le $(( T + 600 )) ] \
-  && ok "/metrics: 3 live, none refusing, 1 never reported, 1 pending of 2.00 EUR, g2's lists the oldest" \
+  && [ "$(metric 'offpayd_terminals_silent{hours="1"}')" = 1 ] && [ "$(metric 'offpayd_terminals_silent{hours="24"}')" = 0 ] \
+  && [ "$(metric 'offpayd_terminals_old_lists{hours="1"}')" = 1 ] && [ "$(metric 'offpayd_terminals_old_lists{hours="24"}')" = 0 ] \
+  && [ "$(metric offpayd_terminals_clock_off)" = 2 ] \
+  && ok "/metrics: 3 live, none refusing, 1 never reported (silent over 1 h), 1 pending of 2.00 EUR, g2's lists the oldest (over 1 h), 2 clocks off" \
   || fail "/metrics: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
 
 # ---- T+73h: g2's window is over ---------------------------------------------
@@ -120,9 +129,11 @@ st=0; OFFPAY_NOW=$behind "$OFFPAY" terminal sync --terminal g2 --passphrase-file
   && ok "g2 reports it refuses payments (ESYNC_REQUIRED)" || fail "g2's report: $(tjson "$G2" .report)"
 out=$(block "$G2" --stale 1)
 grep -qE "^  REFUSING payments then: ESYNC_REQUIRED: sync required: .*; lists taken at $(iso "$T") by its clock$" <<<"$out" \
-  && grep -qxF "  needs a look: it refuses payments (ESYNC_REQUIRED); its lists are 72.8 h old" <<<"$out" \
+  && grep -qE "^  needs a look: it refuses payments \(ESYNC_REQUIRED\); its lists are 72\.8 h old; its clock is (59[0-9]|600) s behind offpayd's, so it refuses offpayd's lists" <<<"$out" \
   && ok "admin terminals --stale 1: g2 REFUSING, its lists 72.8 h old" || fail "g2 at T+73h: $out"
-[ "$(metric offpayd_terminals_refusing)" = 1 ] && ok "/metrics: 1 terminal refusing" \
+[ "$(metric offpayd_terminals_refusing)" = 1 ] && [ "$(metric 'offpayd_terminals_old_lists{hours="72"}')" = 1 ] \
+  && [ "$(metric 'offpayd_terminals_silent{hours="24"}')" = 2 ] && [ "$(metric 'offpayd_terminals_silent{hours="72"}')" = 1 ] \
+  && ok "/metrics: 1 terminal refusing, 1 with lists over 72 h old; 2 silent over 24 h (g1, g3), 1 over 72 h (g3)" \
   || fail "/metrics: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
 api GET "/v1/admin/terminals/$G2"
 [ "$status" = 200 ] && [ "$(jq -c '[.report.state, .report.accepting, .report.lists_at, .report.synced_at >= '"$behind"']' resp.json)" \
@@ -176,6 +187,8 @@ grep -qxF "  needs a look: it refuses payments (EREVLIST_STALE); it never took o
   && [ "$(metric offpayd_terminals_oldest_lists_timestamp_seconds)" = "$T" ] \
   && ok "/metrics: 4 pending, 1234.56 EUR; g1's lists as old as its registration" \
   || fail "/metrics: $(curl -s "$URL/metrics" | grep '^offpayd_terminals')"
+status_of g1 "{\"pending\":0,\"synced_at\":$now,\"state\":\"OK\",\"lists_at\":$now,\"pending_amount\":\"5.00\"}"
+expect_http 400 BAD_FIELD "money pending with no payment pending"
 # a terminal before 0.27.0 sends the first two only: its state is not known
 status_of g1 "{\"pending\":2,\"synced_at\":$now}"
 expect_http 200 - "an older terminal's report"
@@ -233,9 +246,51 @@ api POST "/v1/admin/terminals/$G1B/label" "{\"label\":\"$(printf 'x%.0s' $(seq 6
 expect_http 400 BAD_FIELD "a label of 65 bytes"
 api POST "/v1/admin/terminals/987654/label" '{"label":"nowhere"}'
 expect_http 404 ENOTFOUND "no such terminal"
-run_cli 2 "admin label-terminal: --label is at most 64 bytes of text on one line" -- \
+run_cli 2 "admin label-terminal: --label is 1 to 64 bytes of text on one line" -- \
   "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G1B" --label "$(printf 'north\ngate')"
 run_cli 1 "no terminal 987654 \(ENOTFOUND" -- "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id 987654 --label x
+# spaces at its ends, a line separator, an empty one from the CLI (a shell
+# variable not set clears nothing): refused, saying how a label is cleared
+api POST "/v1/admin/terminals/$G1B/label" '{"label":" north gate "}'
+expect_http 400 BAD_FIELD "a label with spaces at its ends"
+jget .hint | grep -qF "a label is cleared by {} sent to /v1/admin/terminals/N/label" \
+  && ok "its hint says how a label is cleared" || fail "label hint: $(cat resp.json)"
+api POST "/v1/admin/terminals/$G1B/label" '{"label":"north\u2028gate"}'
+expect_http 400 BAD_FIELD "a label with a line separator"
+api POST "/v1/admin/terminals/$G1B/label" '{"label":""}'
+expect_http 400 BAD_FIELD "an empty label"
+run_cli 2 "leave --label out to clear it" -- \
+  "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G1B" --label ""
+run_cli 2 "admin label-terminal: --terminal-id T is required \(a decimal id from 1\)" -- \
+  "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id 0 --label x
 [ "$(tjson "$G1B" .label)" = '"Central, north gate 1"' ] && ok "the refusals changed nothing" || fail "g1b label: $(tjson "$G1B" .label)"
+# a registration sent again under its Idempotency-Key (a provisioning
+# script retrying) answers the label the terminal has now and changes
+# nothing: an operator's new label since stays
+term_init g5
+key=$("$OFFPAY" terminal key --terminal g5 --passphrase-file tp)
+body="{\"merchant\":\"$M\",\"terminal_key\":\"$key\",\"label\":\"Depot, gate 5\"}"
+api_once gate-5 POST /v1/admin/terminals "$body"
+G5=$(jget .terminal_id)
+[ "$status" = 200 ] && grep -qE "new terminal $G5 of merchant $M, key [0-9a-f]{16}\.\.\., expires [0-9T:-]+Z, label \"Depot, gate 5\"$" server.err \
+  && ok "registered with its label, logged" || fail "g5: $status $(cat resp.json)"
+"$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G5" --label "Depot, gate 5 (moved to platform 3)" >/dev/null
+api_once gate-5 POST /v1/admin/terminals "$body"
+[ "$status" = 200 ] && [ "$(jq -c '[.replayed, .label]' resp.json)" = '[true,"Depot, gate 5 (moved to platform 3)"]' ] \
+  && [ "$(tjson "$G5" .label)" = '"Depot, gate 5 (moved to platform 3)"' ] \
+  && ok "a registration replayed: the label it has now, the operator's new one kept" || fail "replay: $status $(cat resp.json) $(tjson "$G5" .label)"
+# an offpayd before 0.27.0 refuses the new fields ("unknown field"): a
+# terminal of 0.27.0 then sends the two it knows, and is still counted
+stop_server
+OFFPAY_TEST_STATUS_BEFORE_0_27=1 start_server
+st=0; "$OFFPAY" terminal sync --terminal g1b --passphrase-file tp --server "$URL" >g1b.out 2>&1 || st=$?
+[ "$st" = 0 ] && [ "$(tjson "$G1B" '[.report.pending, .report.state]')" = '[0,null]' ] \
+  && [ "$(tjson "$G1B" '.report.reported_at | fromdate')" = "$OFFPAY_NOW" ] \
+  && ok "with an offpayd before 0.27.0: the report of the two fields it knows" || fail "old offpayd: $st $(cat g1b.out) $(tjson "$G1B" .report)"
+stop_server
+start_server
+out=$("$OFFPAY" admin terminals --db "$LEDGER" --stale 100000)
+[ "$out" = "no terminal needs a look (none silent, refusing, with its clock off or lists over 100000 h old)" ] \
+  && ok "--stale with nothing past it says so" || fail "--stale 100000: $out"
 audits "the fleet"
 finish

@@ -434,7 +434,10 @@ out=$("$OFFPAY" admin terminals --db "$LEDGER" --json)
 [ "$(jq -r ".terminals[] | select(.terminal == $TI) | .revoked_at | test(\"Z$\")" <<<"$out")" = true ] \
   && [ "$(jq -r '[.terminals[].revoked_at == null] | index(false) as $f | .[$f:] | all(. == false)' <<<"$out")" = true ] \
   && ok "admin terminals --json: ti revoked, the live ones listed first" || fail "terminals --json: $out"
-run_cli 0 "^$" -- "$OFFPAY" admin terminals --db "$LEDGER" --merchant 999
+# no such merchant: said, exit 1, as GET /v1/admin/terminals?merchant=
+# answers 404 (since 0.27.0; before, an empty list and exit 0)
+run_cli 1 "^offpay: admin terminals: no merchant 999 \(ENOTFOUND; 'offpay admin merchants' lists them\)$" -- \
+  "$OFFPAY" admin terminals --db "$LEDGER" --merchant 999
 
 # the operator revokes from the command line (since 0.12.0): a stolen
 # terminal tz by its id (for a reason the ledger keeps), a credential of

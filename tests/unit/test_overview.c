@@ -489,9 +489,14 @@ static void test_terminal_state_reported(void)
     REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[2], &rp));
     CHECK(rp.reported && !rp.state_known && rp.state[0] == '\0' &&
           rp.lists_at == 0 && rp.pending_amount == 0 && rp.pending == 0);
-    /* "OK" and a sum to the largest amount */
+    /* money with no payment pending: refused; "OK" and a sum to the
+     * largest amount */
     r.state_known = 1;
     snprintf(r.state, sizeof r.state, "OK");
+    r.pending_amount = 1;
+    CHECK_ERR(offpay_ledger_terminal_report(w.l, w.terminal[2], &r),
+              OFFPAY_EINVAL);
+    r.pending = 7;
     r.pending_amount = INT64_MAX;
     REQUIRE_OK(offpay_ledger_terminal_report(w.l, w.terminal[2], &r));
     REQUIRE_OK(offpay_ledger_terminal_last_report(w.l, w.terminal[2], &rp));
