@@ -1292,6 +1292,23 @@ static const char *message_of(const char *name)
     return NULL;
 }
 
+/* `admin CMD` on terminal id failed rc: no such terminal said with where
+ * the ids are; the exit status. */
+static int terminal_fail(const char *cmd, uint64_t id, offpay_err rc)
+{
+    char what[48];
+
+    if (rc != OFFPAY_ENOTFOUND) {
+        snprintf(what, sizeof what, "admin %s", cmd);
+        return cli_fail(what, rc);
+    }
+    fprintf(stderr,
+            "offpay: admin %s: no terminal %llu (ENOTFOUND; 'offpay admin "
+            "terminals' lists them)\n",
+            cmd, (unsigned long long)id);
+    return EXIT_REJECTED;
+}
+
 /* `admin label-terminal`: where terminal id stands (label NULL or "":
  * cleared). */
 static int label_terminal(offpay_ledger *l, uint64_t id, const char *label,
@@ -1306,15 +1323,8 @@ static int label_terminal(offpay_ledger *l, uint64_t id, const char *label,
     rc = offpay_ledger_terminal_label(l, (uint32_t)id, label, cli_now());
     if (rc == OFFPAY_OK)
         rc = terminal_entry(l, (uint32_t)id, &t);
-    if (rc == OFFPAY_ENOTFOUND) {
-        fprintf(stderr,
-                "offpay: admin label-terminal: no terminal %llu "
-                "(ENOTFOUND; 'offpay admin terminals' lists them)\n",
-                (unsigned long long)id);
-        return EXIT_REJECTED;
-    }
     if (rc != OFFPAY_OK)
-        return cli_fail("admin label-terminal", rc);
+        return terminal_fail("label-terminal", id, rc);
     if (json)
         return cli_print_json(
             json_pack("{s:I, s:o}", "terminal", (json_int_t)id, "label",
@@ -1354,15 +1364,8 @@ static int revoke_terminal(offpay_ledger *l, const char *db, uint64_t id,
         rc = terminal_entry(l, (uint32_t)id, &after);
     if (rc == OFFPAY_OK)
         rc = offpay_ledger_terminal_last_report(l, (uint32_t)id, &rp);
-    if (rc == OFFPAY_ENOTFOUND) {
-        fprintf(stderr,
-                "offpay: admin revoke-terminal: no terminal %llu "
-                "(ENOTFOUND; 'offpay admin terminals' lists them)\n",
-                (unsigned long long)id);
-        return EXIT_REJECTED;
-    }
     if (rc != OFFPAY_OK)
-        return cli_fail("admin revoke-terminal", rc);
+        return terminal_fail("revoke-terminal", id, rc);
     if (json) {
         json_t *arr = json_array();
 
@@ -2737,22 +2740,23 @@ static unsigned heed(const offpay_overview_terminal *t, uint32_t now,
     return why;
 }
 
+/* --json's "attention": each bit's name, in this order */
+static const struct {
+    unsigned    bit;
+    const char *name;
+} heed_names[] = {
+    {HEED_NEVER, "never_reported"},      {HEED_SILENT, "silent"},
+    {HEED_REFUSING, "refusing"},         {HEED_LISTS, "old_lists"},
+    {HEED_CLOCK_BEHIND, "clock_behind"}, {HEED_CLOCK_AHEAD, "clock_ahead"},
+};
+
 static json_t *attention_json(unsigned why)
 {
     json_t *a = json_array();
 
-    if (why & HEED_NEVER)
-        json_array_append_new(a, json_string("never_reported"));
-    if (why & HEED_SILENT)
-        json_array_append_new(a, json_string("silent"));
-    if (why & HEED_REFUSING)
-        json_array_append_new(a, json_string("refusing"));
-    if (why & HEED_LISTS)
-        json_array_append_new(a, json_string("old_lists"));
-    if (why & HEED_CLOCK_BEHIND)
-        json_array_append_new(a, json_string("clock_behind"));
-    if (why & HEED_CLOCK_AHEAD)
-        json_array_append_new(a, json_string("clock_ahead"));
+    for (size_t i = 0; i < sizeof heed_names / sizeof heed_names[0]; i++)
+        if (why & heed_names[i].bit)
+            json_array_append_new(a, json_string(heed_names[i].name));
     return a;
 }
 

@@ -337,6 +337,16 @@ static int add(buf *b, const char *fmt, ...)
     }
 }
 
+/* A gauge of the fleet by srv_fleet_hours: name, its help, n[i]. */
+static void by_hours(buf *b, const char *name, const char *help,
+                     const uint64_t n[SRV_FLEET_AGES])
+{
+    add(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+    for (size_t i = 0; i < SRV_FLEET_AGES; i++)
+        add(b, "%s{hours=\"%u\"} %llu\n", name, srv_fleet_hours[i],
+            (unsigned long long)n[i]);
+}
+
 /* The fleet's lines (m.mu held). */
 static void fleet_lines(buf *b)
 {
@@ -375,21 +385,17 @@ static void fleet_lines(buf *b)
         (unsigned long long)f->live, (unsigned long long)f->refusing,
         (unsigned long long)f->never_reported, (unsigned long)f->oldest_report,
         (unsigned long)f->oldest_lists, (unsigned long long)f->pending);
-    add(b, "# HELP offpayd_terminals_silent Live terminals that have not "
-           "reported (or, never reported, been registered) for longer than "
-           "the hours given, as of the count: alert on the count, which "
-           "rises again for each terminal that falls silent.\n"
-           "# TYPE offpayd_terminals_silent gauge\n");
-    for (size_t i = 0; i < SRV_FLEET_AGES; i++)
-        add(b, "offpayd_terminals_silent{hours=\"%u\"} %llu\n",
-            srv_fleet_hours[i], (unsigned long long)f->silent[i]);
-    add(b, "# HELP offpayd_terminals_old_lists Live terminals whose lists, at "
-           "their last report, are older than the hours given now (their "
-           "age as the terminal counts it; from terminals of 0.27.0 on).\n"
-           "# TYPE offpayd_terminals_old_lists gauge\n");
-    for (size_t i = 0; i < SRV_FLEET_AGES; i++)
-        add(b, "offpayd_terminals_old_lists{hours=\"%u\"} %llu\n",
-            srv_fleet_hours[i], (unsigned long long)f->old_lists[i]);
+    by_hours(b, "offpayd_terminals_silent",
+             "Live terminals that have not reported (or, never reported, "
+             "been registered) for longer than the hours given, as of the "
+             "count: alert on the count, which rises again for each "
+             "terminal that falls silent.",
+             f->silent);
+    by_hours(b, "offpayd_terminals_old_lists",
+             "Live terminals whose lists, at their last report, are older "
+             "than the hours given now (their age as the terminal counts "
+             "it; from terminals of 0.27.0 on).",
+             f->old_lists);
     add(b,
         "# HELP offpayd_terminals_clock_off Live terminals whose clock, at "
         "their last report, was more than 120 s from offpayd's: behind, "
