@@ -995,6 +995,34 @@ offpay_err offpay_ledger_statement(
     offpay_ledger *l, uint64_t merchant_id, uint32_t from, uint32_t to,
     int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx);
 
+/* A payment a revoked terminal uploaded as accepted after its revocation,
+ * which settlement refused (settlement.md §8): nothing moved, and the
+ * payer keeps the money its code authorized. Since 0.27.0. */
+typedef struct offpay_refusal {
+    uint32_t   terminal_id;
+    uint64_t   serial;
+    uint32_t   counter;
+    int64_t    charged;     /* what the terminal said it charged */
+    offpay_err reason;      /* OFFPAY_ETERMINAL_REVOKED */
+    uint32_t   accepted_at; /* by the terminal's clock */
+    uint32_t   uploaded_at;
+} offpay_refusal;
+
+/*
+ * offpay_ledger_refusals — calls fn for each payment merchant_id's
+ * terminals uploaded in [from, to] that was refused and kept as a refusal
+ * (a revoked terminal's, accepted after its revocation; each once, however
+ * often it was sent), by upload time on each shard, shard by shard; a
+ * non-zero return stops the walk. They are part of neither a statement's
+ * lines nor its totals (no money moved): a merchant's statement and the
+ * operator's report say them apart. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE.
+ * Since 0.27.0.
+ */
+offpay_err offpay_ledger_refusals(offpay_ledger *l, uint64_t merchant_id,
+                                  uint32_t from, uint32_t to,
+                                  int (*fn)(const offpay_refusal *r, void *ctx),
+                                  void *ctx);
+
 /* The merchant's account as a statement read it. The lines are
  * presentments by their upload time; the period's movements below are the
  * account's transfers by each transfer's own time (its `at`), so a refund

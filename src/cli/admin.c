@@ -2536,7 +2536,27 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
         printf("; the next page: --after %llu --to %lu",
                (unsigned long long)s->lines[s->n - 1].presentment,
                (unsigned long)s->to);
-    printf("\nbalance now %s\n",
+    printf("\n");
+    /* paid nothing: apart from the lines and their totals */
+    if (s->refused_count > 0) {
+        printf("refused: %llu payment(s) accepted by a terminal after its "
+               "revocation, charged %s, paid nothing (ETERMINAL_REVOKED)%s\n",
+               (unsigned long long)s->refused_count,
+               cli_money(s->refused_charged, a->currency, m1, sizeof m1),
+               s->refused_count > s->n_refusals ? "; the first listed" : "");
+        for (size_t i = 0; i < s->n_refusals; i++) {
+            const offpay_refusal *f = &s->refusals[i];
+
+            printf("refused  uploaded %s  accepted %s  terminal %u  "
+                   "credential %llu counter %u  charged %s  (%s)\n",
+                   cli_iso_time(f->uploaded_at, t1),
+                   cli_iso_time(f->accepted_at, t2), (unsigned)f->terminal_id,
+                   (unsigned long long)f->serial, (unsigned)f->counter,
+                   cli_money(f->charged, a->currency, m1, sizeof m1),
+                   offpay_errname(f->reason));
+        }
+    }
+    printf("balance now %s\n",
            cli_money(a->balance, a->currency, m1, sizeof m1));
     /* the period's movements, by each transfer's own time */
     /* both ends are included: before the first second, after the last */

@@ -419,6 +419,21 @@ static int on_line(const offpay_statement_line *line, void *ctx)
     return 0;
 }
 
+static int on_refusal(const offpay_refusal *f, void *ctx)
+{
+    offpay__statement *s = ctx;
+
+    if (s->terminal != 0 && f->terminal_id != s->terminal)
+        return 0;
+    s->refused_count++;
+    if (__builtin_add_overflow(s->refused_charged, f->charged,
+                               &s->refused_charged))
+        s->refused_charged = INT64_MAX; /* never met: said by its cap */
+    if (s->n_refusals < OFFPAY__STATEMENT_REFUSALS)
+        s->refusals[s->n_refusals++] = *f;
+    return 0;
+}
+
 offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s)
 {
     offpay_err rc;
@@ -427,13 +442,18 @@ offpay_err offpay__statement_read(offpay_ledger *l, offpay__statement *s)
         return OFFPAY_EINVAL;
     s->lines = malloc(OFFPAY__STATEMENT_LINES * sizeof *s->lines);
     s->moves = malloc(OFFPAY__STATEMENT_MOVES * sizeof *s->moves);
-    if (s->lines == NULL || s->moves == NULL)
+    s->refusals = malloc(OFFPAY__STATEMENT_REFUSALS * sizeof *s->refusals);
+    if (s->lines == NULL || s->moves == NULL || s->refusals == NULL)
         return OFFPAY_ENOMEM;
     /* the lines and the balance in one read: it holds what they paid */
     rc = offpay_ledger_statement_period(l, s->merchant, s->from, s->to, on_line,
                                         offpay__statement_move, s, &s->acct);
     if (rc == OFFPAY_OK)
         offpay__statement_moves_sort(s);
+    /* what was refused moved nothing: read apart */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_refusals(l, s->merchant, s->from, s->to, on_refusal,
+                                    s);
     return rc;
 }
 
@@ -441,8 +461,10 @@ void offpay__statement_free(offpay__statement *s)
 {
     free(s->lines);
     free(s->moves);
+    free(s->refusals);
     s->lines = NULL;
     s->moves = NULL;
+    s->refusals = NULL;
 }
 
 static json_t *line_json(const offpay_statement_line *x, uint16_t currency)
@@ -515,6 +537,31 @@ int offpay__period_final(uint32_t to, uint32_t now)
     return now > to && now - to > OFFPAY__PERIOD_FINAL_AFTER;
 }
 
+/* The period's refused payments: {count, charged, lines, truncated}. */
+static json_t *refused_json(const offpay__statement *s)
+{
+    uint16_t cur = s->acct.currency;
+    json_t  *arr = json_array();
+
+    for (size_t i = 0; arr != NULL && i < s->n_refusals; i++) {
+        const offpay_refusal *f = &s->refusals[i];
+
+        json_array_append_new(
+            arr, json_pack("{s:I, s:o, s:I, s:o, s:s, s:I, s:I}", "terminal",
+                           (json_int_t)f->terminal_id, "serial",
+                           offpay__json_id(f->serial), "counter",
+                           (json_int_t)f->counter, "charged",
+                           offpay__json_amount(f->charged, cur), "reason",
+                           offpay_errname(f->reason), "accepted_at",
+                           (json_int_t)f->accepted_at, "uploaded_at",
+                           (json_int_t)f->uploaded_at));
+    }
+    return json_pack("{s:I, s:o, s:o, s:b}", "count",
+                     (json_int_t)s->refused_count, "charged",
+                     offpay__json_amount(s->refused_charged, cur), "lines", arr,
+                     "truncated", s->refused_count > s->n_refusals);
+}
+
 json_t *offpay__statement_json(const offpay__statement *s)
 {
     uint16_t cur = s->acct.currency;
@@ -546,5 +593,6 @@ json_t *offpay__statement_json(const offpay__statement *s)
     json_object_set_new(j, "balance",
                         offpay__json_amount(s->acct.balance, cur));
     period_json(j, s);
+    json_object_set_new(j, "refused", refused_json(s));
     return j;
 }

@@ -77,7 +77,16 @@ typedef struct offpay__statement {
     size_t                   n_moves;
     uint64_t                 moves_count;
     offpay_statement_account acct;
+    /* the period's refused payments (offpay_ledger_refusals: a revoked
+     * terminal's, paid nothing), of the terminal when asked: the first
+     * OFFPAY__STATEMENT_REFUSALS listed, all counted and their charges
+     * summed; since 0.27.0 */
+    offpay_refusal *refusals;
+    size_t          n_refusals;
+    uint64_t        refused_count;
+    int64_t         refused_charged;
 } offpay__statement;
+#define OFFPAY__STATEMENT_REFUSALS 100u
 
 /*
  * offpay__statement_read — the statement s asks for (its merchant to
@@ -209,7 +218,9 @@ typedef struct offpay__report_row {
     uint64_t merchant;
     char     name[OFFPAY_NAME_MAX + 1];
     uint16_t currency;
-    uint64_t payments, rejected, late; /* lines; refused; late ones */
+    /* lines and refusals (offpay_ledger_refusals); of those refused (the
+     * refusals, whose charges charged holds); late ones */
+    uint64_t payments, rejected, late;
     int64_t  charged, paid, covered;   /* covered: of paid, the guarantee */
     int64_t  late_paid;  /* of paid, the late ones' (settlement.md §6) */
     int64_t  owed;       /* claims on the guarantee still open (§5) */

@@ -54,6 +54,20 @@ static int line(const offpay_statement_line *x, void *p)
     return c->overflow;
 }
 
+/* A refused payment (a revoked terminal's, offpay_ledger_refusals): a
+ * payment of the period, refused, charged by the terminal and paid
+ * nothing. */
+static int refused(const offpay_refusal *f, void *p)
+{
+    struct row_ctx     *c = p;
+    offpay__report_row *r = c->row;
+
+    r->payments++;
+    r->rejected++;
+    c->overflow |= add(&r->charged, f->charged);
+    return c->overflow;
+}
+
 offpay_err offpay__report_merchant(offpay_ledger              *l,
                                    const offpay_merchant_info *m, uint32_t from,
                                    uint32_t to, offpay__report_row *row)
@@ -69,6 +83,8 @@ offpay_err offpay__report_merchant(offpay_ledger              *l,
     row->name[sizeof row->name - 1] = '\0';
     row->currency = m->currency;
     rc = offpay_ledger_statement_with(l, m->id, from, to, line, &c, &row->acct);
+    if (rc == OFFPAY_OK && !c.overflow)
+        rc = offpay_ledger_refusals(l, m->id, from, to, refused, &c);
     if (c.overflow)
         return OFFPAY_EOVERFLOW;
     return rc;

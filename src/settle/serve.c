@@ -430,6 +430,51 @@ offpay_err offpay_ledger_statement(
                                         NULL);
 }
 
+struct refusals_ctx {
+    uint64_t merchant;
+    uint32_t from, to;
+    int (*fn)(const offpay_refusal *r, void *ctx);
+    void *ctx;
+    int   delivered; /* a row went out on this shard: no rerun */
+};
+
+static int deliver_refusal(const offpay_refusal *r, void *p)
+{
+    struct refusals_ctx *c = p;
+
+    c->delivered = 1;
+    return c->fn(r, c->ctx);
+}
+
+/* This shard's; rerun after a conflict only before a row went out. */
+static offpay_err refusals_tx(offpay_ledger *l, void *p)
+{
+    struct refusals_ctx *c = p;
+
+    if (c->delivered)
+        return OFFPAY_ESTORE;
+    return l->ops->refusals(l->store, c->merchant, c->from, c->to,
+                            deliver_refusal, c);
+}
+
+offpay_err offpay_ledger_refusals(offpay_ledger *l, uint64_t merchant_id,
+                                  uint32_t from, uint32_t to,
+                                  int (*fn)(const offpay_refusal *r, void *ctx),
+                                  void *ctx)
+{
+    struct refusals_ctx c = {merchant_id, from, to, fn, ctx, 0};
+    offpay_err          rc = OFFPAY_OK;
+
+    if (l == NULL || fn == NULL || merchant_id == 0 || from > to)
+        return OFFPAY_EINVAL;
+    /* kept on the shard of each refused code's credential */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.delivered = 0;
+        rc = offpay__ledger_read_on(l, k, refusals_tx, &c);
+    }
+    return rc;
+}
+
 struct transfers_ctx {
     uint64_t                 account; /* its id on the shard read */
     uint32_t                 from, to; /* the transfers' own time */

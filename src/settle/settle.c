@@ -265,6 +265,33 @@ int offpay__cred_is_issued(const offpay__cred_row   *row,
  * (accepted_at), but never before the wallet made the code, less the
  * clocks' skew. A revoked terminal's key cannot date a payment it takes
  * after its revocation to before it (settlement.md §8). */
+/* A payment the uploading terminal accepted after its revocation: refused
+ * (ETERMINAL_REVOKED), and kept as a refusal, once per terminal and code
+ * (030_refusals), so that the merchant's statement and the operator's
+ * report say it; not for a receipt standing for the upload (the wallet's,
+ * settlement.md §7). */
+static offpay_err refuse_revoked(offpay_ledger *l, struct settle_ctx *c)
+{
+    offpay__refusal_row f;
+    offpay_err          rc;
+
+    if (c->item->terminal_seq >= 0 && c->item->charged >= 0) {
+        memset(&f, 0, sizeof f);
+        f.r.terminal_id = c->terminal;
+        f.r.serial = c->p.cred.serial;
+        f.r.counter = c->p.counter;
+        f.r.charged = c->item->charged;
+        f.r.reason = OFFPAY_ETERMINAL_REVOKED;
+        f.r.accepted_at = c->item->accepted_at;
+        f.r.uploaded_at = c->now;
+        memcpy(f.code_hash, c->hash, sizeof f.code_hash);
+        rc = l->ops->refusal_add(l->store, &f);
+        if (rc != OFFPAY_OK)
+            return rc;
+    }
+    return reject(c, OFFPAY_ETERMINAL_REVOKED);
+}
+
 static uint64_t accepted_no_earlier(const struct settle_ctx *c)
 {
     offpay_risk r;
@@ -405,7 +432,7 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
             return rc;
         if (rc != OFFPAY_OK ||
             sodium_memcmp(pr.code_hash, c->hash, sizeof c->hash) != 0)
-            return reject(c, OFFPAY_ETERMINAL_REVOKED);
+            return refuse_revoked(l, c);
         /* the same code: the replay below answers, its charge compared
          * as for any terminal (the kept charge of a presentment a
          * receipt made; another charge: ECONFLICT, nothing moves) */

@@ -239,6 +239,21 @@ typedef struct offpay__presentment_row {
     uint64_t       case_id;
 } offpay__presentment_row;
 
+/* A refused payment kept (030_refusals) with the hash of its code. */
+typedef struct offpay__refusal_row {
+    offpay_refusal r;
+    uint8_t        code_hash[32];
+} offpay__refusal_row;
+
+/* A refusal kept once per terminal and code (ON CONFLICT DO NOTHING), and
+ * a merchant's in a period by upload time, in SQL both backends accept:
+ * $1 terminal, $2 serial, $3 counter, $4 code hash, $5 charged, $6
+ * reason, $7 accepted_at, $8 uploaded_at; and $1 the merchant, $2 and $3
+ * the bounds (terminal, serial, counter, charged, reason, accepted_at,
+ * uploaded_at). */
+extern const char offpay__refusal_add_sql[];
+extern const char offpay__refusals_sql[];
+
 /* A receipt a wallet uploaded (docs/settlement.md §7; 002_receipts.sql). */
 typedef struct offpay__receipt_row {
     uint64_t       id;
@@ -752,6 +767,14 @@ typedef struct offpay__store_ops {
      * for NULL */
     offpay_err (*terminal_label)(offpay__store *s, uint32_t id,
                                  const char *label, uint32_t at);
+    /* keeps a refusal (offpay__refusal_add_sql; one already kept for its
+     * terminal and code: nothing) */
+    offpay_err (*refusal_add)(offpay__store *s, const offpay__refusal_row *r);
+    /* merchant's refusals uploaded in [from, to] (offpay__refusals_sql) */
+    offpay_err (*refusals)(offpay__store *s, uint64_t merchant, uint32_t from,
+                           uint32_t to,
+                           int (*fn)(const offpay_refusal *r, void *ctx),
+                           void *ctx);
     /* terminal from's label, if any, given to terminal to (a rotation) */
     offpay_err (*terminal_label_carry)(offpay__store *s, uint32_t from,
                                        uint32_t to, uint32_t at);
@@ -1056,6 +1079,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
     X(terminal_report) X(terminal_report_get) X(terminal_label)              \
+        X(refusal_add) X(refusals)                                             \
         X(terminal_label_carry)                                                \
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
     X(wallet_key_add) \

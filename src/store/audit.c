@@ -495,6 +495,21 @@ const char offpay__cases_open_sql[] =
     "SELECT COUNT(*), COALESCE(MIN(opened_at), 0) FROM cases"
     " WHERE closed_at IS NULL";
 
+/* A refusal (030_refusals), once per terminal and code; a merchant's in
+ * a period, through refusals_terminal for each of its terminals
+ * (terminals_merchant). */
+const char offpay__refusal_add_sql[] =
+    "INSERT INTO refusals (terminal, serial, counter, code_hash, charged,"
+    " reason, accepted_at, uploaded_at)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+    " ON CONFLICT (terminal, code_hash) DO NOTHING";
+const char offpay__refusals_sql[] =
+    "SELECT f.terminal, f.serial, f.counter, f.charged, f.reason,"
+    " f.accepted_at, f.uploaded_at FROM terminals t"
+    " JOIN refusals f ON f.terminal = t.id"
+    " WHERE t.merchant = $1 AND f.uploaded_at BETWEEN $2 AND $3"
+    " ORDER BY f.uploaded_at, f.id";
+
 /* Terminal $1's label, through its primary key (029_terminal_labels). */
 const char offpay__terminal_label_set_sql[] =
     "INSERT INTO terminal_labels (terminal, label, set_at) VALUES ($1, $2, $3)"

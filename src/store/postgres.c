@@ -2069,6 +2069,11 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
                                    const char *label, uint32_t at);
+static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r);
+static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
+                             uint32_t to,
+                             int (*fn)(const offpay_refusal *r, void *ctx),
+                             void *ctx);
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
                                          uint32_t to, uint32_t at);
 static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
@@ -4114,6 +4119,51 @@ static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
     p_text(&p, label);
     p_i64(&p, at);
     return run_sql(s, offpay__terminal_label_set_sql, &p, &r);
+}
+
+static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r)
+{
+    params    p = {0};
+    PGresult *res = NULL;
+
+    p_i64(&p, r->r.terminal_id);
+    p_u64(&p, r->r.serial);
+    p_i64(&p, r->r.counter);
+    p_blob(&p, r->code_hash, sizeof r->code_hash);
+    p_i64(&p, r->r.charged);
+    p_i64(&p, (int)r->r.reason);
+    p_i64(&p, r->r.accepted_at);
+    p_i64(&p, r->r.uploaded_at);
+    return run_sql(s, offpay__refusal_add_sql, &p, &res);
+}
+
+static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
+                             uint32_t to,
+                             int (*fn)(const offpay_refusal *r, void *ctx),
+                             void *ctx)
+{
+    params         p = {0};
+    PGresult      *res = NULL;
+    offpay_refusal f;
+    offpay_err     rc;
+
+    p_u64(&p, merchant);
+    p_i64(&p, from);
+    p_i64(&p, to);
+    rc = run_sql(s, offpay__refusals_sql, &p, &res);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(res); i++) {
+        memset(&f, 0, sizeof f);
+        f.terminal_id = col_u32(res, i, 0);
+        f.serial = col_u64(res, i, 1);
+        f.counter = col_u32(res, i, 2);
+        f.charged = col_i64(res, i, 3);
+        f.reason = (offpay_err)col_i64(res, i, 4);
+        f.accepted_at = col_u32(res, i, 5);
+        f.uploaded_at = col_u32(res, i, 6);
+        if (fn(&f, ctx) != 0)
+            break;
+    }
+    return rc;
 }
 
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,

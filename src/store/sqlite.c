@@ -1799,6 +1799,11 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
                                    const char *label, uint32_t at);
+static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r);
+static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
+                             uint32_t to,
+                             int (*fn)(const offpay_refusal *r, void *ctx),
+                             void *ctx);
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
                                          uint32_t to, uint32_t at);
 static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
@@ -3641,6 +3646,64 @@ static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
     return rc;
 }
 
+static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__refusal_add_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, r->r.terminal_id);
+    bind_u64(st, 2, r->r.serial);
+    sqlite3_bind_int64(st, 3, r->r.counter);
+    bind_blob(st, 4, r->code_hash, sizeof r->code_hash);
+    sqlite3_bind_int64(st, 5, r->r.charged);
+    sqlite3_bind_int64(st, 6, (int)r->r.reason);
+    sqlite3_bind_int64(st, 7, r->r.accepted_at);
+    sqlite3_bind_int64(st, 8, r->r.uploaded_at);
+    rc = run(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct refusal_walk {
+    int (*fn)(const offpay_refusal *r, void *ctx);
+    void *ctx;
+};
+
+static void refusal_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct refusal_walk *w = arg;
+    offpay_refusal       r;
+
+    memset(&r, 0, sizeof r);
+    r.terminal_id = col_u32(st, 0);
+    r.serial = col_u64(st, 1);
+    r.counter = col_u32(st, 2);
+    r.charged = sqlite3_column_int64(st, 3);
+    r.reason = (offpay_err)sqlite3_column_int(st, 4);
+    r.accepted_at = col_u32(st, 5);
+    r.uploaded_at = col_u32(st, 6);
+    *stop = w->fn(&r, w->ctx) != 0;
+}
+
+static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
+                             uint32_t to,
+                             int (*fn)(const offpay_refusal *r, void *ctx),
+                             void *ctx)
+{
+    struct refusal_walk w = {fn, ctx};
+    sqlite3_stmt       *st = NULL;
+    offpay_err          rc = prepare(s, offpay__refusals_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, merchant);
+    sqlite3_bind_int64(st, 2, from);
+    sqlite3_bind_int64(st, 3, to);
+    return walk(st, refusal_row, &w);
+}
+
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
                                          uint32_t to, uint32_t at)
 {
@@ -4227,6 +4290,8 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__terminal_label_set_sql, ""},
     {offpay__terminal_label_clear_sql, ""},
     {offpay__terminal_label_carry_sql, ""},
+    {offpay__refusal_add_sql, ""},
+    {offpay__refusals_sql, ""},
     {offpay__cases_open_sql, ""},
     {offpay__merchants_sql, ""},
     {offpay__terminals_sql, ""},

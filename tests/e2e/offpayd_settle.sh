@@ -405,6 +405,27 @@ expect_http 200 - "a revoked terminal's upload is authenticated"
   = "settled:- rejected:ETERMINAL_REVOKED" ] && ok "before settled, after rejected" \
   || fail "revoked terminal: $(jq -c .results resp.json)"
 balances "esc=esc/$S5:3600 B=$MB:4600" "only what came before moved"
+# the refused payment is kept (since 0.27.0; before, only offpayd's log
+# and /metrics said it): merchant B's statement lists it apart from its
+# lines and totals, the report counts it refused with its charge; the
+# upload sent again keeps it once
+upload tb --from 4
+[ "$(jq -r '[.results[] | .outcome + ":" + (.reason // "-")] | join(" ")' resp.json)" \
+  = "settled:- rejected:ETERMINAL_REVOKED" ] || fail "the resend: $(jq -c .results resp.json)"
+api GET "/v1/admin/merchants/$MIDB/statement"
+[ "$(jq -c '[.refused.count, .refused.charged.decimal, .refused.truncated, [.refused.lines[] | [.terminal, .serial, .counter, .reason, .charged.decimal]]]' resp.json)" \
+  = "[1,\"6.00\",false,[[$TB,\"$S5\",2,\"ETERMINAL_REVOKED\",\"6.00\"]]]" ] \
+  && [ "$(jq -r '[.lines[] | select(.serial == "'"$S5"'")] | length' resp.json)" = 1 ] \
+  && ok "statement: tb's 6.00 refused, listed apart (kept once), its 4.00 a line" || fail "statement refused: $(jq -c '[.refused, .count]' resp.json)"
+run_cli 0 "^refused: 1 payment\(s\) accepted by a terminal after its revocation, charged 6\.00 EUR, paid nothing \(ETERMINAL_REVOKED\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
+run_cli 0 "^refused  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TB  credential $S5 counter 2  charged 6\.00 EUR  \(ETERMINAL_REVOKED\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
+api GET "/v1/admin/merchants/$MIDB/statement?terminal=$TB"
+[ "$(jq -r .refused.count resp.json)" = 1 ] && ok "statement of tb: its refused payment" || fail "terminal filter: $(jq -c .refused resp.json)"
+api GET "/v1/admin/report"
+[ "$(jq -c --arg m "$MIDB" '.merchants[] | select(.merchant == $m) | [.rejected, .charged.minor - .paid.minor]' resp.json)" = "[1,600]" ] \
+  && ok "report: merchant B's refused payment counted, its 6.00 charged and not paid" || fail "report refused: $(jq -c --arg m "$MIDB" '.merchants[] | select(.merchant == $m)' resp.json)"
 audit_passes "revoked terminal"
 
 # ---- 7b. refunds ---------------------------------------------------------
@@ -1052,7 +1073,7 @@ undo_017() {
   ledger_sql "$1" "ALTER TABLE request_keys_009 RENAME TO request_keys" >/dev/null
 }
 if [ "$BACKEND" = sqlite ]; then
-  # A ledger of version 10, for real (migrations 011 to 029 undone: a
+  # A ledger of version 10, for real (migrations 011 to 030 undone: a
   # later migration must be undone here too): the backup an operator takes
   # after installing the new binaries, before starting the new offpayd,
   # keeps its version (the way back), and is audited on a second copy,
@@ -1085,6 +1106,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN lists_at" >/dev/null
   ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v10 "DROP TABLE terminal_labels" >/dev/null
+  ledger_sql v10 "DROP TABLE refusals" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
   run_cli 0 "keeps the ledger's schema version 10 \(this offpay's is $want\)" -- \
@@ -1194,6 +1216,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN lists_at" >/dev/null
   ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v12 "DROP TABLE terminal_labels" >/dev/null
+  ledger_sql v12 "DROP TABLE refusals" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
   psql -q -X "$(ledger_url v12)" -c "BEGIN" -c "LOCK TABLE credentials IN ACCESS SHARE MODE" \

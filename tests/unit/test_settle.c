@@ -2237,6 +2237,21 @@ static void test_bound_code_presented_again_is_paid_nothing(void)
     drop_world(&w);
 }
 
+/* offpay_ledger_refusals' callback: how many, and the last. */
+struct refusals_seen {
+    size_t         n;
+    offpay_refusal last;
+};
+
+static int refusal_seen(const offpay_refusal *f, void *ctx)
+{
+    struct refusals_seen *s = ctx;
+
+    s->n++;
+    s->last = *f;
+    return 0;
+}
+
 static void test_revoked_terminal_settles_only_what_came_before(void)
 {
     world                w;
@@ -2262,6 +2277,40 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
           b.reason == OFFPAY_ETERMINAL_REVOKED);
     CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
     CHECK(audit_ok(&w));
+    /* the refused code kept once (030_refusals), however often sent, as
+     * the merchant's, in the period of its upload only; the statement's
+     * lines and the report's money paid leave it out, the report counts
+     * it refused and charged (since 0.27.0) */
+    {
+        struct refusals_seen seen = {0, {0}};
+        offpay_merchant_info m;
+        offpay__report_row   row;
+
+        REQUIRE_OK(offpay_ledger_refusals(w.l, w.merchant[0], 0, UINT32_MAX,
+                                          refusal_seen, &seen));
+        CHECK(seen.n == 1 && seen.last.terminal_id == w.terminal[0] &&
+              seen.last.serial == w.cred.serial && seen.last.counter == 2 &&
+              seen.last.charged == CENTS(10) &&
+              seen.last.reason == OFFPAY_ETERMINAL_REVOKED &&
+              seen.last.accepted_at == T0 + 20 &&
+              seen.last.uploaded_at == T0 + 3600);
+        seen.n = 0;
+        REQUIRE_OK(offpay_ledger_refusals(w.l, w.merchant[0], 0, T0 + 3599,
+                                          refusal_seen, &seen));
+        CHECK(seen.n == 0);
+        REQUIRE_OK(offpay_ledger_refusals(w.l, w.merchant[1], 0, UINT32_MAX,
+                                          refusal_seen, &seen));
+        CHECK(seen.n == 0);
+        CHECK_ERR(offpay_ledger_refusals(w.l, w.merchant[0], 2, 1, refusal_seen,
+                                         &seen),
+                  OFFPAY_EINVAL);
+        memset(&m, 0, sizeof m);
+        m.id = w.merchant[0];
+        m.currency = EUR;
+        REQUIRE_OK(offpay__report_merchant(w.l, &m, 0, UINT32_MAX, &row));
+        CHECK(row.payments == 2 && row.rejected == 1 &&
+              row.charged == CENTS(20) && row.paid == CENTS(10));
+    }
     drop_world(&w);
 
     /* paid, then the terminal revoked in the very second it dated the
