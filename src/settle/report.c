@@ -5,8 +5,11 @@
  * bank without a statement per merchant. Each merchant's row is read as
  * its statement is (offpay_ledger_statement_with: the lines uploaded in
  * the period, and the account's movements by their own time, in one read
- * a shard), so a row and the merchant's statement of the same period
- * always agree; the JSON is rendered here for both (render.h).
+ * a shard), and its refusals (offpay_ledger_refusals, a revoked
+ * terminal's) counted among its payments, so a row and the merchant's
+ * statement of the same period always agree (its payments, refused and
+ * charged are the statement's lines plus its refused); the JSON is
+ * rendered here for both (render.h).
  */
 #include <stdlib.h>
 #include <string.h>

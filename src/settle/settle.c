@@ -269,13 +269,19 @@ int offpay__cred_is_issued(const offpay__cred_row   *row,
  * (ETERMINAL_REVOKED), and kept as a refusal, once per terminal and code
  * (030_refusals), so that the merchant's statement and the operator's
  * report say it; not for a receipt standing for the upload (the wallet's,
- * settlement.md §7). */
+ * settlement.md §7), nor for a code of a credential this ledger did not
+ * issue (no payer of the merchant's was charged by it). */
 static offpay_err refuse_revoked(offpay_ledger *l, struct settle_ctx *c)
 {
     offpay__refusal_row f;
+    offpay__cred_row    cred;
     offpay_err          rc;
 
-    if (c->item->terminal_seq >= 0 && c->item->charged >= 0) {
+    rc = l->ops->cred_get(l->store, c->p.cred.serial, &cred);
+    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+        return rc;
+    if (rc == OFFPAY_OK && offpay__cred_is_issued(&cred, &c->p.cred) &&
+        c->item->terminal_seq >= 0 && c->item->charged >= 0) {
         memset(&f, 0, sizeof f);
         f.r.terminal_id = c->terminal;
         f.r.serial = c->p.cred.serial;

@@ -503,11 +503,17 @@ const char offpay__refusal_add_sql[] =
     " reason, accepted_at, uploaded_at)"
     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     " ON CONFLICT (terminal, code_hash) DO NOTHING";
+/* (a refused code the same terminal sent again dated before its
+ * revocation, and so settled, is a presentment: counted there only; both
+ * are on the credential's shard) */
 const char offpay__refusals_sql[] =
     "SELECT f.terminal, f.serial, f.counter, f.charged, f.reason,"
     " f.accepted_at, f.uploaded_at FROM terminals t"
     " JOIN refusals f ON f.terminal = t.id"
     " WHERE t.merchant = $1 AND f.uploaded_at BETWEEN $2 AND $3"
+    " AND NOT EXISTS (SELECT 1 FROM presentments p"
+    "  WHERE p.serial = f.serial AND p.counter = f.counter"
+    "  AND p.terminal = f.terminal AND p.code_hash = f.code_hash)"
     " ORDER BY f.uploaded_at, f.id";
 
 /* Terminal $1's label, through its primary key (029_terminal_labels). */

@@ -2331,6 +2331,34 @@ static void test_revoked_terminal_settles_only_what_came_before(void)
     CHECK(balance(&w, w.merchant_acct[0]) == CENTS(10));
     CHECK(audit_ok(&w));
     drop_world(&w);
+
+    /* a code made before the revocation, sent dated after it (refused,
+     * kept), then dated before it (settled): a presentment, no longer a
+     * refusal, and counted once by the report */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    n1 = make_code(&w, 1, CENTS(10), T0 + 10, 0, c1);
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, w.terminal[0], T0 + 500));
+    b = settle(&w, 0, c1, n1, CENTS(10), T0 + 600, T0 + 3600);
+    CHECK(b.outcome == OFFPAY_SETTLE_REJECTED &&
+          b.reason == OFFPAY_ETERMINAL_REVOKED);
+    a = settle(&w, 0, c1, n1, CENTS(10), T0 + 20, T0 + 3600);
+    CHECK(a.outcome == OFFPAY_SETTLE_SETTLED);
+    {
+        struct refusals_seen seen = {0, {0}};
+        offpay_merchant_info m;
+        offpay__report_row   row;
+
+        REQUIRE_OK(offpay_ledger_refusals(w.l, w.merchant[0], 0, UINT32_MAX,
+                                          refusal_seen, &seen));
+        CHECK(seen.n == 0);
+        memset(&m, 0, sizeof m);
+        m.id = w.merchant[0];
+        m.currency = EUR;
+        REQUIRE_OK(offpay__report_merchant(w.l, &m, 0, UINT32_MAX, &row));
+        CHECK(row.payments == 1 && row.rejected == 0 &&
+              row.charged == CENTS(10) && row.paid == CENTS(10));
+    }
+    drop_world(&w);
 }
 
 /* Terminal id as offpay_ledger_terminals lists it, into *e. */
