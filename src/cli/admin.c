@@ -342,8 +342,9 @@ static const char help[] =
     "            refused them with, when it last took offpayd's lists);\n"
     "            --merchant N: of merchant N only; --stale HOURS: only the\n"
     "            live ones that want a look (never reported and registered\n"
-    "            over HOURS ago, silent over HOURS, refusing payments, or\n"
-    "            lists over HOURS old), each with why ('needs a look: ...';\n"
+    "            over HOURS ago, silent over HOURS, refusing payments,\n"
+    "            lists over HOURS old, or a clock over 120 s off\n"
+    "            offpayd's), each with why ('needs a look: ...';\n"
     "            --json: attention). A lost or stolen\n"
     "            terminal's id, to revoke it (revoke-terminal;\n"
     "            docs/operations.md). Over HTTP, with each one's key and\n"
@@ -2734,9 +2735,7 @@ static int32_t terminal_kid(const offpay_ledger_terminal_entry *all, size_t n,
  * offline window ends; ahead of it: its payments are left undecided */
 #define HEED_CLOCK_BEHIND 0x10u
 #define HEED_CLOCK_AHEAD  0x20u
-/* the default skew (protocol.md §5.4), as the dashboard's: offpayd does
- * not know a terminal's own */
-#define HEED_SKEW 120u
+#define HEED_SKEW         OFFPAY__CLOCK_OFF_MAX
 
 static unsigned heed(const offpay_overview_terminal *t, uint32_t now,
                      uint64_t quiet)

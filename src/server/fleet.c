@@ -48,9 +48,8 @@ static void add(srv_fleet *f, const offpay_ledger_terminal_entry *e,
     count_ages(f->silent, r->reported_at, now);
     f->oldest_report = older(f->oldest_report, r->reported_at);
     f->pending += r->pending;
-    /* the default skew, as admin terminals --stale and the dashboard */
-    if (r->reported_at > r->synced_at + 120u ||
-        r->synced_at > r->reported_at + 120u)
+    if (r->reported_at > r->synced_at + OFFPAY__CLOCK_OFF_MAX ||
+        r->synced_at > r->reported_at + OFFPAY__CLOCK_OFF_MAX)
         f->clock_off++;
     if (!r->state_known)
         return;

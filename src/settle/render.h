@@ -123,6 +123,12 @@ void offpay__statement_moves_sort(offpay__statement *s);
 offpay_err offpay__statement_terminal(offpay_ledger *l, uint64_t merchant,
                                       uint32_t terminal, char *hint);
 
+/* How far a terminal's clock at its report may be from offpayd's before
+ * the operator is told (admin terminals --stale, /metrics'
+ * offpayd_terminals_clock_off; the dashboard's CLOCK_OFF): a terminal's
+ * default skew (protocol.md §5.4), as offpayd does not know its own. */
+#define OFFPAY__CLOCK_OFF_MAX 120u
+
 /* 1 when s is a terminal's label as offpay_ledger_terminal_label keeps
  * it: 1 to OFFPAY_TERMINAL_LABEL_MAX bytes of offpay__text_ok text, on
  * one line (no U+2028 or U+2029 either), without a space at either end;
