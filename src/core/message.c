@@ -52,6 +52,30 @@ size_t offpay__utf8_cut(const char *s, size_t max)
     return n;
 }
 
+/*
+ * 1 for a character that shows nothing, or changes the direction of what
+ * follows, and so could make one merchant's name look like another's on the
+ * payer's screen (docs/protocol.md §2.3): Unicode's default-ignorable code
+ * points and the fillers that render blank, but not the variation selectors
+ * (U+FE00..U+FE0F, U+E0100..U+E01EF), which an emoji's own form needs.
+ */
+static int invisible(uint32_t cp)
+{
+    static const uint32_t ranges[][2] = {
+        {0x00ad, 0x00ad},   {0x034f, 0x034f},   {0x061c, 0x061c},
+        {0x115f, 0x1160},   {0x17b4, 0x17b5},   {0x180b, 0x180f},
+        {0x200b, 0x200f},   {0x202a, 0x202e},   {0x2060, 0x206f},
+        {0x3164, 0x3164},   {0xfeff, 0xfeff},   {0xffa0, 0xffa0},
+        {0xfff0, 0xfffb},   {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a},
+        {0xe0000, 0xe00ff}, {0xe01f0, 0xe0fff},
+    };
+
+    for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
+        if (cp >= ranges[k][0] && cp <= ranges[k][1])
+            return 1;
+    return 0;
+}
+
 int offpay__utf8_display_ok(const uint8_t *s, size_t n)
 {
     size_t i = 0;
@@ -87,14 +111,10 @@ int offpay__utf8_display_ok(const uint8_t *s, size_t n)
             cp = (cp << 6) | (s[i + k] & 0x3fu);
         }
         /* Overlong forms, surrogates, beyond Unicode, C1 controls, and the
-         * invisible or direction-changing format characters that could make
-         * one merchant's name look like another's on the payer's screen. */
+         * invisible characters. */
         if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
             (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-            (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c ||
-            (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
-            (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
-            cp == 0xfeff)
+            (cp >= 0x80 && cp <= 0x9f) || invisible(cp))
             return 0;
         i += extra + 1;
     }

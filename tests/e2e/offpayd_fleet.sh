@@ -260,6 +260,12 @@ jget .hint | grep -qF "a label is cleared by {} sent to /v1/admin/terminals/N/la
   && ok "its hint says how a label is cleared" || fail "label hint: $(cat resp.json)"
 api POST "/v1/admin/terminals/$G1B/label" '{"label":"north\u2028gate"}'
 expect_http 400 BAD_FIELD "a label with a line separator"
+# a label that looks like another gate's: a Hangul filler at its end, a
+# tag character inside (since 0.28.0; docs/protocol.md §2.3)
+api POST "/v1/admin/terminals/$G1B/label" '{"label":"north gate\u3164"}'
+expect_http 400 BAD_FIELD "a label ending in a Hangul filler"
+api POST "/v1/admin/terminals/$G1B/label" '{"label":"north\udb40\udc41gate"}'
+expect_http 400 BAD_FIELD "a label with a tag character"
 api POST "/v1/admin/terminals/$G1B/label" '{"label":""}'
 expect_http 400 BAD_FIELD "an empty label"
 run_cli 2 "leave --label out to clear it" -- \

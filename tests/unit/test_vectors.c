@@ -901,6 +901,27 @@ static void test_decode_precedence(void)
     CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_EMALFORMED);
     b[62] = 0xc3, b[63] = 0xa8; /* "è": well-formed, decodes */
     CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_OK);
+    /* Characters that show nothing (§2.3) at " Zü" (bytes 64..67): the
+     * Hangul filler U+3164, a tag character, the combining grapheme
+     * joiner; beside them a visible Hangul letter and an emoji's
+     * variation selector decode. */
+    static const struct {
+        uint8_t    at[4];
+        offpay_err want;
+    } shown[] = {
+        {{0xe3, 0x85, 0xa4, 'x'}, OFFPAY_EMALFORMED},  /* U+3164 */
+        {{0xf3, 0xa0, 0x81, 0x81}, OFFPAY_EMALFORMED}, /* U+E0041 */
+        {{0xcd, 0x8f, 'x', 'x'}, OFFPAY_EMALFORMED},   /* U+034F */
+        {{0xe1, 0x85, 0x9f, 'x'}, OFFPAY_EMALFORMED},  /* U+115F */
+        {{0xe2, 0x81, 0xaa, 'x'}, OFFPAY_EMALFORMED},  /* U+206A */
+        {{0xe3, 0x85, 0xa3, 'x'}, OFFPAY_OK},          /* U+3163, shown */
+        {{0xef, 0xb8, 0x8f, 'x'}, OFFPAY_OK},          /* U+FE0F */
+    };
+    for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++) {
+        n = bytes_of("terminal_credential", b);
+        memcpy(b + 64, shown[k].at, 4);
+        CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), shown[k].want);
+    }
 
     /* Request: amount, then currency, both after trailing. */
     n = bytes_of("request", b);
