@@ -539,6 +539,20 @@ int srv_parse_object(const uint8_t *body, size_t len, const srv_field *fields,
                          "bytes, without control or invisible format "
                          "characters",
                          fields[i].name, (unsigned long long)fields[i].max);
+            else if (fields[i].type == SRV_FT_UINT)
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: a whole JSON number from "
+                         "0 to %llu",
+                         fields[i].name, (unsigned long long)fields[i].max);
+            else if (fields[i].type == SRV_FT_ID)
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: a JSON string of decimal "
+                         "digits, no leading zero, at most %llu",
+                         fields[i].name, (unsigned long long)fields[i].max);
+            else if (fields[i].type == SRV_FT_BOOL)
+                snprintf(hint_buf, hint_cap,
+                         "field '%s' is malformed: true or false",
+                         fields[i].name);
             else
                 snprintf(hint_buf, hint_cap, "field '%s' is malformed",
                          fields[i].name);

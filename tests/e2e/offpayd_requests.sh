@@ -322,6 +322,17 @@ expect_http 400 BAD_FIELD "an account id as a JSON number"
 hint_is "field 'account' is malformed: a JSON string, such as \"$W\", not the number $W"
 api POST /v1/admin/accounts '{"currency":978}'
 hint_is "field 'currency' is malformed: a JSON string, not a number"
+# a number out of its range, an id with a sign, a flag as text: the form
+# and range said (since 0.28.0; before, only "is malformed")
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\",\"expires\":-1}"
+expect_http 400 BAD_FIELD "an expiry below 0"
+hint_is "field 'expires' is malformed: a whole JSON number from 0 to 4294967295"
+api POST /v1/admin/credentials "{\"account\":\"-$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\"}"
+expect_http 400 BAD_FIELD "an account id with a sign"
+hint_is "field 'account' is malformed: a JSON string of decimal digits, no leading zero, at most 9223372036854775807"
+api POST /v1/admin/credentials "{\"account\":\"$W\",\"wallet_key\":\"$(printf '%064x' 1)\",\"limit\":\"1.00\",\"allow_unbound\":\"yes\"}"
+expect_http 400 BAD_FIELD "a flag as text"
+hint_is "field 'allow_unbound' is malformed: true or false"
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"12,50"}'
 expect_http 400 EAMOUNT "an amount with a comma"
 hint_is 'amount: "12,50" is not an amount in EUR: a string such as "12.50" (or "12"), at most 2 decimals, no sign'
