@@ -247,6 +247,62 @@ offpay_err offpay_ledger_guarantee_account(offpay_ledger *l, uint16_t currency,
 offpay_err offpay_ledger_guarantee_parts(offpay_ledger *l, uint16_t currency,
                                          int64_t *parts, size_t *n);
 
+/* A claim on the guarantee still open (docs/settlement.md §5): a payment
+ * a terminal took by its risk rules that the guarantee could not cover in
+ * full when it settled, owed to its merchant until a deposit into the
+ * guarantee (or a release run) pays it. Since 0.28.0. */
+typedef struct offpay_open_claim {
+    uint64_t presentment;                /* the statement line it is */
+    uint64_t case_id;                    /* its overspend case (0: none) */
+    uint64_t merchant, merchant_account; /* who is owed */
+    uint64_t serial;                     /* the credential overspent */
+    uint16_t currency;
+    uint32_t uploaded_at; /* owed since */
+    int64_t  charged;     /* the payment's charge */
+    int64_t  owed;        /* what it still owes (> 0) */
+} offpay_open_claim;
+
+/* The guarantee of one currency over a period (offpay admin guarantee,
+ * GET /v1/admin/guarantee). All in minor units of currency, from the
+ * guarantee's side (out < 0); on a sharded ledger summed over the
+ * shards' guarantees. Since 0.28.0. */
+typedef struct offpay_guarantee_period {
+    uint16_t currency;
+    uint64_t account; /* shard 0's guarantee account; 0: the ledger has no
+                         guarantee in currency (every figure 0) */
+    int64_t balance;  /* now */
+    /* before from (every transfer dated before it), and until to */
+    int64_t opening_balance, closing_balance;
+    /* the period's transfers by each one's own time, by kind: paid to
+     * merchants at settlement (cover, <= 0), claims paid to them later
+     * (claim, <= 0), refunds of covered payments back (refund, >= 0),
+     * deposits, withdrawals, any other kind; opening_balance plus these
+     * six is closing_balance, exactly */
+    int64_t  covered, claims_paid, refunds, deposits, withdrawals, other;
+    uint64_t n_covered, n_claims_paid, n_refunds;
+    /* now, whatever the period: the claims still open, and what they owe */
+    uint64_t n_owed;
+    int64_t  owed;
+} offpay_guarantee_period;
+
+/*
+ * offpay_ledger_guarantee_period — the guarantee of currency over [from,
+ * to] (both included) into *out; move (may be NULL) called for each of
+ * its transfers in the period by the transfer's own time, ascending by
+ * time then id (on a sharded ledger shard after shard); claim (may be
+ * NULL) for each open claim now, oldest first (each shard's in turn). A
+ * non-zero return stops that list, not the figures. Read in one
+ * transaction per shard. Reads only: a currency without a guarantee is
+ * all zeros (out->account 0). Errors: OFFPAY_EINVAL (from > to, or an
+ * unknown currency), OFFPAY_EOVERFLOW, OFFPAY_ESTORE. Since 0.28.0.
+ */
+struct offpay_account_transfer; /* below, with offpay_ledger_transfers */
+offpay_err offpay_ledger_guarantee_period(
+    offpay_ledger *l, uint16_t currency, uint32_t from, uint32_t to,
+    int (*move)(const struct offpay_account_transfer *t, void *ctx),
+    int (*claim)(const offpay_open_claim *c, void *ctx), void *ctx,
+    offpay_guarantee_period *out);
+
 /* An account's balance, derived from its transfers, and its kind and
  * currency (either pointer may be NULL). Errors: OFFPAY_ENOTFOUND,
  * OFFPAY_ESTORE. */

@@ -93,7 +93,9 @@ static const char help[] =
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--terminal N] [--after P] [--json]\n"
     "       offpay admin report --db LEDGER [--from UNIXTIME] [--to UNIXTIME]\n"
-    "                    [--by-day] [--json]\n"
+    "                    [--by-day] [--json | --csv]\n"
+    "       offpay admin guarantee --db LEDGER --currency CODE\n"
+    "                    [--from UNIXTIME] [--to UNIXTIME] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin deposit --db LEDGER --account N --amount AMOUNT\n"
@@ -255,6 +257,19 @@ static const char help[] =
     "            (also GET /v1/admin/report; --json is that answer with\n"
     "            every merchant; --csv a table of the same figures, a row\n"
     "            per merchant). --by-day: one report per UTC day\n"
+    "  guarantee the issuer's guarantee of --currency over [--from, --to]\n"
+    "            (both included; default: until now), for the one who\n"
+    "            answers for it (also GET /v1/admin/guarantee; --json is\n"
+    "            that answer): its opening balance, what it paid\n"
+    "            merchants at settlement (covered) and later (claims paid),\n"
+    "            the refunds of covered payments back, deposits and\n"
+    "            withdrawals, each transfer, the closing balance, and what\n"
+    "            left it for merchants less what came back; then, now, what\n"
+    "            it still owes: each open claim (the payment, its merchant,\n"
+    "            credential and case, since when), and the loss to date on\n"
+    "            each credential named (covered + claims paid + owed -\n"
+    "            refunds back; 'admin credential' has the rest). NOT FINAL\n"
+    "            until 61 s after --to, as a statement\n"
     "  refund    the merchant gives back --amount of what presentment N\n"
     "            was paid: out of the merchant's account, back to the\n"
     "            guarantee as far as it covered the payment, the rest to\n"
@@ -442,7 +457,8 @@ static const char help[] =
     "                   request key (as an\n"
     "                   Idempotency-Key): the same command again moves\n"
     "                   nothing and says so\n"
-    "  --currency CODE  enroll-code: the account's currency\n"
+    "  --currency CODE  enroll-code: the account's currency; guarantee:\n"
+    "                   the guarantee's\n"
     "  --expires UNIXTIME  enroll-code: the code's end (default 7 days)\n"
     "  --bundle FILE    evidence: the issuer's trust bundle (bundle.opb of\n"
     "                   the issuer's directory, or GET /v1/bundle): it names\n"
@@ -462,11 +478,11 @@ static const char help[] =
     "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement,\n"
     "                   close-merchant: the merchant\n"
-    "  --from UNIXTIME  statement, transfers, report: the period's start\n"
-    "                   (default 0)\n"
-    "  --to UNIXTIME    statement, transfers, report: the period's end,\n"
-    "                   included (default: statement and report now,\n"
-    "                   transfers no end)\n"
+    "  --from UNIXTIME  statement, transfers, report, guarantee: the\n"
+    "                   period's start (default 0)\n"
+    "  --to UNIXTIME    statement, transfers, report, guarantee: the\n"
+    "                   period's end, included (default: statement, report\n"
+    "                   and guarantee now, transfers no end)\n"
     "  --by-day         report: a report for each UTC day of the period\n"
     "                   (at most 366 days)\n"
     "  --csv            report: a CSV table (RFC 4180, a header row, a row\n"
@@ -500,6 +516,7 @@ static const struct {
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after"},
     {"report", "from to by-day csv"},
+    {"guarantee", "currency from to"},
     {"refund", "presentment amount ref key funded"},
     {"deposit", "account amount ref key"},
     {"withdraw", "account amount ref key take-held"},
@@ -2440,6 +2457,143 @@ static const char *signed_money(int64_t minor, uint16_t currency, char *buf,
     return buf;
 }
 
+/* `admin guarantee`: the guarantee of --currency over [from, to], read
+ * and rendered as GET /v1/admin/guarantee (src/settle/render.c): its
+ * period by kind, what it owes now and to whom, and the loss to date on
+ * each credential named. */
+static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
+                     uint32_t to, uint32_t now, int json)
+{
+    const offpay_guarantee_period *p;
+    offpay__guarantee              g;
+    char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
+    offpay_err rc;
+    int        status = EXIT_OK;
+    int64_t    out_net;
+
+    memset(&g, 0, sizeof g);
+    if (alpha == NULL)
+        return cli_usage_error("admin guarantee: --currency CODE is "
+                               "required (the guarantee's, such as EUR)");
+    if (offpay_currency_from_alpha(alpha, &g.currency) != OFFPAY_OK)
+        return cli_usage_error("admin guarantee: --currency: '%s' is not a "
+                               "currency offpay knows (ISO 4217, such as "
+                               "EUR)",
+                               alpha);
+    if (from > to)
+        return cli_usage_error("admin guarantee: --from is after --to "
+                               "(both unix times, both included)");
+    g.from = from;
+    g.to = to;
+    g.now = now;
+    rc = offpay__guarantee_read(l, &g);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("guarantee", rc);
+        goto out;
+    }
+    if (json) {
+        status = cli_print_json(offpay__guarantee_json(&g), "guarantee");
+        goto out;
+    }
+    p = &g.g;
+    if (p->account == 0) {
+        printf("no guarantee in %s: the ledger has none yet (POST "
+               "/v1/admin/guarantee makes it, a deposit funds it); an "
+               "overspend in %s is owed to its merchant until then\n",
+               alpha, alpha);
+        if (p->n_owed == 0)
+            goto out;
+    } else {
+        printf("guarantee %s  account %llu  %s to %s\n", alpha,
+               (unsigned long long)p->account, cli_iso_time(from, t1),
+               cli_iso_time(to, t2));
+    }
+    print_not_final(to, now, "this period's figures");
+    printf("opening balance %s before %s\n",
+           cli_money(p->opening_balance, g.currency, m1, sizeof m1),
+           cli_iso_time(from, t1));
+    printf("movements: covered %s (%llu payment(s))  claims paid %s (%llu)  "
+           "refunds back %s (%llu)  deposits %s  withdrawals %s",
+           signed_money(p->covered, g.currency, m1, sizeof m1),
+           (unsigned long long)p->n_covered,
+           signed_money(p->claims_paid, g.currency, m2, sizeof m2),
+           (unsigned long long)p->n_claims_paid,
+           signed_money(p->refunds, g.currency, m3, sizeof m3),
+           (unsigned long long)p->n_refunds,
+           signed_money(p->deposits, g.currency, m4, sizeof m4),
+           signed_money(p->withdrawals, g.currency, m5, sizeof m5));
+    if (p->other != 0)
+        printf("  other %s", signed_money(p->other, g.currency, m1, sizeof m1));
+    printf("\n");
+    for (size_t i = 0; i < g.n_moves; i++)
+        print_transfer("movement", &g.moves[i], g.currency);
+    if (g.moves_count > g.n_moves)
+        printf("(%llu movements in all; the first %zu listed, the rest with "
+               "'offpay admin transfers --account %llu --from %lu --to "
+               "%lu')\n",
+               (unsigned long long)g.moves_count, g.n_moves,
+               (unsigned long long)p->account, (unsigned long)from,
+               (unsigned long)to);
+    printf("closing balance %s after %s%s\n",
+           cli_money(p->closing_balance, g.currency, m1, sizeof m1),
+           cli_iso_time(to, t1),
+           offpay__period_final(to, now) ? "" : " (NOT FINAL)");
+    /* out is below 0: paid to merchants, less what came back */
+    out_net = -(p->covered + p->claims_paid + p->refunds);
+    printf("paid to merchants in the period, less refunds back: %s\n",
+           cli_money(out_net, g.currency, m1, sizeof m1));
+    printf("balance now %s\n",
+           cli_money(p->balance, g.currency, m1, sizeof m1));
+    if (p->n_owed == 0) {
+        printf("owed now: nothing (no claim open)\n");
+    } else {
+        printf("owed now: %s in %llu open claim(s), paid oldest first as "
+               "soon as the guarantee holds money (a deposit into it, or "
+               "the release run)\n",
+               cli_money(p->owed, g.currency, m1, sizeof m1),
+               (unsigned long long)p->n_owed);
+        for (size_t i = 0; i < g.n_claims; i++) {
+            const offpay_open_claim *c = &g.claims[i];
+
+            printf("claim  presentment %llu  uploaded %s  merchant %llu "
+                   "(account %llu)  credential %llu  charged %s  owed %s",
+                   (unsigned long long)c->presentment,
+                   cli_iso_time(c->uploaded_at, t1),
+                   (unsigned long long)c->merchant,
+                   (unsigned long long)c->merchant_account,
+                   (unsigned long long)c->serial,
+                   cli_money(c->charged, g.currency, m1, sizeof m1),
+                   cli_money(c->owed, g.currency, m2, sizeof m2));
+            if (c->case_id != 0)
+                printf("  case %llu", (unsigned long long)c->case_id);
+            printf("\n");
+        }
+        if (p->n_owed > g.n_claims)
+            printf("(the first %zu claims listed)\n", g.n_claims);
+    }
+    if (g.n_losses > 0)
+        printf("the guarantee's loss to date on each credential above "
+               "(covered + claims paid + owed - refunds back):\n");
+    for (size_t i = 0; i < g.n_losses; i++) {
+        const offpay_ledger_cred_info *c = &g.losses[i];
+
+        printf("credential %llu  account %llu  covered %s  claims paid %s  "
+               "owed %s  refunds back %s  net loss %s\n",
+               (unsigned long long)c->serial,
+               (unsigned long long)c->wallet_account,
+               cli_money(c->covered, g.currency, m1, sizeof m1),
+               cli_money(c->claimed, g.currency, m2, sizeof m2),
+               cli_money(c->owed, g.currency, m3, sizeof m3),
+               cli_money(c->refunded_to_guarantee, g.currency, m4, sizeof m4),
+               cli_money(c->net_loss, g.currency, m5, sizeof m5));
+    }
+    if (g.losses_more)
+        printf("(the first %zu credentials listed)\n", g.n_losses);
+out:
+    offpay__guarantee_free(&g);
+    return status;
+}
+
 /* `admin statement`: the merchant statement of GET
  * /v1/admin/merchants/N/statement, read and rendered as offpayd does
  * (src/settle/render.c): its --json is that answer, field for field. */
@@ -2567,8 +2721,10 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
     printf("opening balance %s before %s\n",
            cli_money(a->opening_balance, a->currency, m1, sizeof m1),
            cli_iso_time(s->from, t1));
-    printf("movements: settled %s  refunds %s  deposits %s  withdrawals %s  "
+    /* a statement of one terminal: its lines, the account's movements */
+    printf("movements%s: settled %s  refunds %s  deposits %s  withdrawals %s  "
            "other %s\n",
+           s->terminal != 0 ? " (the account's, all terminals)" : "",
            signed_money(a->settled, a->currency, m1, sizeof m1),
            signed_money(a->refunds, a->currency, m2, sizeof m2),
            signed_money(a->deposits, a->currency, m3, sizeof m3),
@@ -3645,6 +3801,8 @@ static int move_money(offpay_ledger *l, uint64_t account, const refund_args *q,
         offpay_ledger_balance(l, account, &bal, &kind, &cur) == OFFPAY_OK;
     if (withdraw && kind == OFFPAY_ACCOUNT_WALLET)
         warned = offpay__withdraw_warning(l, account, cli_now(), buf);
+    if (withdraw && kind == OFFPAY_ACCOUNT_GUARANTEE)
+        warned = offpay__guarantee_withdraw_warning(l, cur, cli_now(), buf);
     if (json) {
         /* offpayd's answer (docs/api.md, "Accounts"), but for the parts of
          * a sharded guarantee */
@@ -5105,6 +5263,14 @@ int cli_admin(int argc, char **argv)
                         json  ? REPORT_JSON
                         : csv ? REPORT_CSV
                               : 0);
+    } else if (strcmp(cmd, "guarantee") == 0) {
+        uint32_t now = cli_now();
+
+        status = guarantee(l, currency, (uint32_t)from,
+                           have_to      ? (uint32_t)to
+                           : now > from ? now
+                                        : (uint32_t)from,
+                           now, json);
     } else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
     else if (strcmp(cmd, "deposit") == 0 || strcmp(cmd, "withdraw") == 0)

@@ -299,6 +299,18 @@ static void withdraw_warning(srv_req *r, uint64_t id, json_t *j)
         json_object_set_new(j, "warning", w ? json_string(buf) : json_null());
 }
 
+/* A withdrawal from the guarantee of currency: "warning" in j, what it
+ * holds and owes now, and what an overspend meets then. */
+static void guarantee_warning(srv_req *r, uint16_t currency, json_t *j)
+{
+    char buf[OFFPAY__WITHDRAW_TEXT_MAX];
+
+    if (offpay__guarantee_withdraw_warning(r->l, currency, r->now, buf) > 0) {
+        json_object_set_new(j, "warning", json_string(buf));
+        srv_log_request(r, 0, "WARNING: %s", buf);
+    }
+}
+
 /* A withdrawal of amount from account id refused EFUNDS, its hint as
  * render.c words it. */
 static void withdraw_refused(srv_req *r, srv_reply *out, uint64_t id,
@@ -445,6 +457,8 @@ static void move(srv_req *r, srv_reply *out, int deposit)
             (void)guarantee_parts(r, currency, j);
         if (j != NULL && kind == OFFPAY_ACCOUNT_WALLET && !deposit)
             withdraw_warning(r, id, j);
+        if (j != NULL && kind == OFFPAY_ACCOUNT_GUARANTEE && !deposit)
+            guarantee_warning(r, currency, j);
         srv_ok(out, j);
     }
 out:
@@ -505,4 +519,54 @@ void srv_guarantee(srv_req *r, srv_reply *out)
         }
     }
     json_decref(doc);
+}
+
+void srv_guarantee_view(srv_req *r, srv_reply *out)
+{
+    const char       *qc = r->query(r->conn, "currency");
+    const char       *qf = r->query(r->conn, "from");
+    const char       *qt = r->query(r->conn, "to");
+    uint64_t          from = 0, to = r->now;
+    offpay__guarantee g;
+    offpay_err        rc;
+    char              hint[200];
+
+    memset(&g, 0, sizeof g);
+    if (qc == NULL ||
+        offpay_currency_from_alpha(qc, &g.currency) != OFFPAY_OK) {
+        char q[SRV_QUOTE_MAX + 1];
+
+        snprintf(hint, sizeof hint,
+                 "currency: %s%s%s: the guarantee's currency, such as EUR "
+                 "(ISO 4217)",
+                 qc == NULL ? "missing" : "'",
+                 qc == NULL ? "" : srv_quote(qc, q),
+                 qc == NULL ? "" : "' is not a currency offpay knows");
+        srv_fail(out, SRV_E_BAD_PARAMETER, hint);
+        return;
+    }
+    if (srv_parse_period(qf, qt, &from, &to, hint, sizeof hint) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, hint);
+        return;
+    }
+    /* no to and a from after now: the period [from, from], as a
+     * statement answers it */
+    if (qt == NULL && from > to)
+        to = from;
+    if (from > to) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "from: after to (unix times, both included)");
+        return;
+    }
+    g.from = (uint32_t)from;
+    g.to = (uint32_t)to;
+    g.now = r->now;
+    rc = offpay__guarantee_read(r->l, &g);
+    if (rc == OFFPAY_ENOMEM)
+        srv_fail(out, SRV_E_INTERNAL, "out of memory");
+    else if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "guarantee");
+    else
+        srv_ok(out, offpay__guarantee_json(&g));
+    offpay__guarantee_free(&g);
 }

@@ -93,6 +93,8 @@ static const route routes[] = {
      AUTH_OPERATOR, BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/guarantee", srv_guarantee, AUTH_OPERATOR, BODY_ADMIN, 1,
      NULL, 0},
+    {"GET", "/v1/admin/guarantee", srv_guarantee_view, AUTH_OPERATOR, BODY_NONE,
+     1, "currency from to", 0},
     {"POST", "/v1/admin/merchants", srv_merchant_new, AUTH_OPERATOR, BODY_ADMIN,
      1, NULL, 1},
     {"GET", "/v1/admin/merchants", srv_merchants_list, AUTH_OPERATOR, BODY_NONE,

@@ -741,6 +741,8 @@ void srv_account_transfers(srv_req *r, srv_reply *out);
 void srv_account_deposit(srv_req *r, srv_reply *out);
 void srv_account_withdraw(srv_req *r, srv_reply *out);
 void srv_guarantee(srv_req *r, srv_reply *out);
+/* GET /v1/admin/guarantee?currency=C: the guarantee over a period. */
+void srv_guarantee_view(srv_req *r, srv_reply *out);
 void srv_merchant_new(srv_req *r, srv_reply *out);
 void srv_merchants_list(srv_req *r, srv_reply *out);
 void srv_merchant_close(srv_req *r, srv_reply *out);

@@ -158,3 +158,159 @@ offpay_err offpay__ledger_claims_pay(offpay_ledger *l, uint16_t currency,
     }
     return rc;
 }
+
+/* ---- the guarantee over a period ------------------------------------ */
+
+struct period_ctx {
+    uint16_t currency;
+    uint32_t from, to;
+    int (*move)(const offpay_account_transfer *t, void *ctx);
+    int (*claim)(const offpay_open_claim *c, void *ctx);
+    void                    *ctx;
+    offpay_guarantee_period *out;
+    offpay_guarantee_period  base;      /* of the shards read before this one */
+    int                      delivered; /* a row of this shard went out */
+    int                      moves_done, claims_done; /* asked to stop */
+};
+
+static int add_to(int64_t *sum, int64_t v)
+{
+    return __builtin_add_overflow(*sum, v, sum);
+}
+
+/* A transfer of the period: counted by its kind, then to move. */
+static int period_move(const offpay_account_transfer *t, void *p)
+{
+    struct period_ctx       *c = p;
+    offpay_guarantee_period *o = c->out;
+    int                      bad;
+
+    if (strcmp(t->kind, "cover") == 0) {
+        bad = add_to(&o->covered, t->amount);
+        o->n_covered++;
+    } else if (strcmp(t->kind, "claim") == 0) {
+        bad = add_to(&o->claims_paid, t->amount);
+        o->n_claims_paid++;
+    } else if (strcmp(t->kind, "refund") == 0) {
+        bad = add_to(&o->refunds, t->amount);
+        o->n_refunds++;
+    } else if (strcmp(t->kind, "deposit") == 0) {
+        bad = add_to(&o->deposits, t->amount);
+    } else if (strcmp(t->kind, "withdraw") == 0) {
+        bad = add_to(&o->withdrawals, t->amount);
+    } else {
+        bad = add_to(&o->other, t->amount);
+    }
+    if (bad) {
+        c->moves_done = -1; /* an overflow: the read fails */
+        return 1;
+    }
+    if (c->move != NULL && !c->moves_done) {
+        c->delivered = 1;
+        if (c->move(t, c->ctx) != 0)
+            c->moves_done = 1;
+    }
+    return 0;
+}
+
+/* This shard's guarantee of the currency: its period, and its open claims.
+ * Rerun after a conflict before a row went out, it starts over from the
+ * shards before it; after, it fails (ESTORE) rather than give rows twice. */
+static offpay_err period_tx(offpay_ledger *l, void *p)
+{
+    struct period_ctx       *c = p;
+    offpay_guarantee_period *o = c->out;
+    offpay__owed_row         rows[OFFPAY__OWED_BATCH];
+    int64_t                  b = 0, sums[OFFPAY__PERIOD_SUMS] = {0};
+    uint64_t                 account = 0, after = 0;
+    size_t                   n = 0;
+    offpay_err               rc;
+
+    if (c->delivered)
+        return OFFPAY_ESTORE;
+    *o = c->base;
+    rc = l->ops->account_singleton_find(l->store, OFFPAY_ACCOUNT_GUARANTEE,
+                                        c->currency, &account);
+    if (rc == OFFPAY_ENOTFOUND)
+        return OFFPAY_OK; /* no guarantee on this shard: nothing here */
+    if (rc == OFFPAY_OK)
+        rc = l->ops->balance(l->store, account, &b);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_period(l->store, account, c->from, c->to, sums,
+                                    period_move, c);
+    if (rc == OFFPAY_OK && c->moves_done < 0)
+        rc = OFFPAY_EOVERFLOW;
+    if (rc == OFFPAY_OK && o->account == 0)
+        o->account = account;
+    if (rc == OFFPAY_OK &&
+        (add_to(&o->balance, b) || add_to(&o->opening_balance, sums[0]) ||
+         add_to(&o->closing_balance, sums[1])))
+        rc = OFFPAY_EOVERFLOW;
+    /* the claims open now, oldest first */
+    while (rc == OFFPAY_OK) {
+        rc = l->ops->owed_open(l->store, c->currency, after, rows,
+                               OFFPAY__OWED_BATCH, &n);
+        for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+            offpay_open_claim x;
+
+            after = rows[i].presentment;
+            if (add_to(&o->owed, rows[i].open)) {
+                rc = OFFPAY_EOVERFLOW;
+                break;
+            }
+            o->n_owed++;
+            if (c->claim == NULL || c->claims_done)
+                continue;
+            memset(&x, 0, sizeof x);
+            x.presentment = rows[i].presentment;
+            x.case_id = rows[i].case_id;
+            x.merchant = rows[i].merchant;
+            x.merchant_account = rows[i].merchant_account;
+            x.serial = rows[i].serial;
+            x.currency = rows[i].currency;
+            x.uploaded_at = rows[i].uploaded_at;
+            x.charged = rows[i].charged;
+            x.owed = rows[i].open;
+            c->delivered = 1;
+            if (c->claim(&x, c->ctx) != 0)
+                c->claims_done = 1;
+        }
+        if (n < OFFPAY__OWED_BATCH)
+            break;
+    }
+    return rc;
+}
+
+offpay_err offpay_ledger_guarantee_period(
+    offpay_ledger *l, uint16_t currency, uint32_t from, uint32_t to,
+    int (*move)(const offpay_account_transfer *t, void *ctx),
+    int (*claim)(const offpay_open_claim *c, void *ctx), void *ctx,
+    offpay_guarantee_period *out)
+{
+    struct period_ctx c;
+    offpay_err        rc = OFFPAY_OK;
+
+    if (l == NULL || out == NULL || from > to ||
+        offpay_currency_exponent(currency) < 0)
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    memset(out, 0, sizeof *out);
+    c.currency = currency;
+    c.from = from;
+    c.to = to;
+    c.move = move;
+    c.claim = claim;
+    c.ctx = ctx;
+    c.out = out;
+    c.base.currency = currency;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.base = *out;
+        c.base.currency = currency;
+        c.delivered = 0;
+        rc = offpay__ledger_read_on(l, k, period_tx, &c);
+    }
+    if (rc != OFFPAY_OK)
+        memset(out, 0, sizeof *out);
+    out->currency = currency;
+    return rc;
+}

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "offpay/core.h"
+#include "core/amount_int.h"
 #include "core/unixtime.h"
 #include "settle/render.h"
 
@@ -293,6 +294,29 @@ int offpay__withdraw_warning(offpay_ledger *l, uint64_t id, uint32_t now,
     }
     free(a);
     return w;
+}
+
+int offpay__guarantee_withdraw_warning(offpay_ledger *l, uint16_t currency,
+                                       uint32_t now, char *buf)
+{
+    offpay_guarantee_period p;
+    const char             *alpha = offpay_currency_alpha(currency);
+    char                    held[OFFPAY__MONEY_TEXT_MAX];
+    char                    owed[OFFPAY__MONEY_TEXT_MAX];
+
+    if (offpay_ledger_guarantee_period(l, currency, now, now, NULL, NULL, NULL,
+                                       &p) != OFFPAY_OK)
+        return -1;
+    offpay__money_text(p.balance, currency, held);
+    offpay__money_text(p.owed, currency, owed);
+    snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
+             "the %s guarantee holds %s now and owes %s in %llu open "
+             "claim(s): what terminals accept offline beyond a payer's "
+             "escrow is paid from it, and what it cannot pay is owed to the "
+             "merchant until it is funded again ('offpay admin guarantee "
+             "--currency %s')",
+             alpha, held, owed, (unsigned long long)p.n_owed, alpha);
+    return 1;
 }
 
 void offpay__account_kind_hint(char *buf, size_t cap, uint64_t account,
@@ -594,5 +618,185 @@ json_t *offpay__statement_json(const offpay__statement *s)
                         offpay__json_amount(s->acct.balance, cur));
     period_json(j, s);
     json_object_set_new(j, "refused", refused_json(s));
+    return j;
+}
+
+/* ---- the guarantee of a currency over a period ------------------------ */
+
+/* A credential the view names: kept once, ascending (its loss read after). */
+static void guarantee_name(offpay__guarantee *g, uint64_t serial)
+{
+    size_t lo = 0, hi = g->n_losses;
+
+    if (serial == 0)
+        return;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (g->losses[mid].serial == serial)
+            return;
+        if (g->losses[mid].serial < serial)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (g->n_losses == OFFPAY__GUARANTEE_LOSSES) {
+        g->losses_more = 1;
+        return;
+    }
+    memmove(&g->losses[lo + 1], &g->losses[lo],
+            (g->n_losses - lo) * sizeof g->losses[0]);
+    memset(&g->losses[lo], 0, sizeof g->losses[0]);
+    g->losses[lo].serial = serial;
+    g->n_losses++;
+}
+
+/* Keeps the period's earliest transfers (a heap with the latest on top
+ * once full, as a statement's movements). */
+static int guarantee_move(const offpay_account_transfer *t, void *ctx)
+{
+    offpay__guarantee *g = ctx;
+
+    g->moves_count++;
+    guarantee_name(g, t->serial);
+    if (g->n_moves < OFFPAY__GUARANTEE_MOVES) {
+        g->moves[g->n_moves++] = *t;
+        if (g->n_moves == OFFPAY__GUARANTEE_MOVES)
+            for (size_t i = g->n_moves / 2; i-- > 0;)
+                moves_sift(g->moves, g->n_moves, i);
+    } else if (move_before(t, &g->moves[0])) {
+        g->moves[0] = *t;
+        moves_sift(g->moves, g->n_moves, 0);
+    }
+    return 0;
+}
+
+static int guarantee_claim(const offpay_open_claim *c, void *ctx)
+{
+    offpay__guarantee *g = ctx;
+
+    guarantee_name(g, c->serial);
+    if (g->n_claims < OFFPAY__GUARANTEE_CLAIMS)
+        g->claims[g->n_claims++] = *c;
+    return 0;
+}
+
+offpay_err offpay__guarantee_read(offpay_ledger *l, offpay__guarantee *g)
+{
+    offpay_err rc;
+
+    if (g->from > g->to)
+        return OFFPAY_EINVAL;
+    g->moves = malloc(OFFPAY__GUARANTEE_MOVES * sizeof *g->moves);
+    g->claims = malloc(OFFPAY__GUARANTEE_CLAIMS * sizeof *g->claims);
+    g->losses = malloc(OFFPAY__GUARANTEE_LOSSES * sizeof *g->losses);
+    if (g->moves == NULL || g->claims == NULL || g->losses == NULL)
+        return OFFPAY_ENOMEM;
+    rc = offpay_ledger_guarantee_period(l, g->currency, g->from, g->to,
+                                        guarantee_move, guarantee_claim, g,
+                                        &g->g);
+    if (rc == OFFPAY_OK)
+        qsort(g->moves, g->n_moves, sizeof *g->moves, by_time);
+    /* each credential's loss to date, read after (its own transaction) */
+    for (size_t i = 0; rc == OFFPAY_OK && i < g->n_losses; i++)
+        rc = offpay_ledger_credential(l, g->losses[i].serial, &g->losses[i]);
+    return rc;
+}
+
+void offpay__guarantee_free(offpay__guarantee *g)
+{
+    free(g->moves);
+    free(g->claims);
+    free(g->losses);
+    g->moves = NULL;
+    g->claims = NULL;
+    g->losses = NULL;
+}
+
+/* {"count": n, "amount": {...}} */
+static json_t *counted(uint64_t n, int64_t minor, uint16_t currency)
+{
+    return json_pack("{s:I, s:o}", "count", (json_int_t)n, "amount",
+                     offpay__json_amount(minor, currency));
+}
+
+json_t *offpay__guarantee_json(const offpay__guarantee *g)
+{
+    const offpay_guarantee_period *p = &g->g;
+    uint16_t                       cur = g->currency;
+    json_t                        *moves = json_array(), *claims = json_array(),
+           *losses = json_array();
+    json_t *j;
+    int64_t out_net = 0;
+    int     bad = moves == NULL || claims == NULL || losses == NULL;
+
+    for (size_t i = 0; !bad && i < g->n_moves; i++)
+        bad = json_array_append_new(
+                  moves, offpay__json_transfer(&g->moves[i], cur)) != 0;
+    for (size_t i = 0; !bad && i < g->n_claims; i++) {
+        const offpay_open_claim *c = &g->claims[i];
+
+        bad =
+            json_array_append_new(
+                claims,
+                json_pack(
+                    "{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "presentment",
+                    offpay__json_id(c->presentment), "case",
+                    c->case_id != 0 ? offpay__json_id(c->case_id) : json_null(),
+                    "merchant", offpay__json_id(c->merchant),
+                    "merchant_account", offpay__json_id(c->merchant_account),
+                    "serial", offpay__json_id(c->serial), "uploaded_at",
+                    (json_int_t)c->uploaded_at, "charged",
+                    offpay__json_amount(c->charged, cur), "owed",
+                    offpay__json_amount(c->owed, cur))) != 0;
+    }
+    for (size_t i = 0; !bad && i < g->n_losses; i++) {
+        const offpay_ledger_cred_info *c = &g->losses[i];
+
+        bad = json_array_append_new(
+                  losses,
+                  json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "serial",
+                            offpay__json_id(c->serial), "account",
+                            offpay__json_id(c->wallet_account), "covered",
+                            offpay__json_amount(c->covered, cur), "claimed",
+                            offpay__json_amount(c->claimed, cur), "owed",
+                            offpay__json_amount(c->owed, cur),
+                            "refunded_to_guarantee",
+                            offpay__json_amount(c->refunded_to_guarantee, cur),
+                            "net_loss",
+                            offpay__json_amount(c->net_loss, cur))) != 0;
+    }
+    /* what left the guarantee for merchants, less what came back: the
+     * period's loss as money moved (covered and claims paid are out,
+     * below 0) */
+    if (__builtin_add_overflow(p->covered, p->claims_paid, &out_net) ||
+        __builtin_add_overflow(out_net, p->refunds, &out_net))
+        bad = 1;
+    if (bad) {
+        json_decref(moves);
+        json_decref(claims);
+        json_decref(losses);
+        return NULL;
+    }
+    j = json_pack(
+        "{s:s, s:o, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+        "s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:b}",
+        "currency", offpay_currency_alpha(cur), "account",
+        p->account != 0 ? offpay__json_id(p->account) : json_null(), "from",
+        (json_int_t)g->from, "to", (json_int_t)g->to, "final",
+        offpay__period_final(g->to, g->now), "balance",
+        offpay__json_amount(p->balance, cur), "opening_balance",
+        offpay__json_amount(p->opening_balance, cur), "closing_balance",
+        offpay__json_amount(p->closing_balance, cur), "covered",
+        counted(p->n_covered, p->covered, cur), "claims_paid",
+        counted(p->n_claims_paid, p->claims_paid, cur), "refunds",
+        counted(p->n_refunds, p->refunds, cur), "deposits",
+        offpay__json_amount(p->deposits, cur), "withdrawals",
+        offpay__json_amount(p->withdrawals, cur), "other",
+        offpay__json_amount(p->other, cur), "paid_out_net",
+        offpay__json_amount(-out_net, cur), "owed",
+        counted(p->n_owed, p->owed, cur), "transfers", moves, "transfers_count",
+        (json_int_t)g->moves_count, "claims", claims, "losses", losses,
+        "losses_complete", !g->losses_more);
     return j;
 }

@@ -182,6 +182,12 @@ const char *offpay__withdraw_refused(offpay_ledger *l, uint64_t id,
  * (render.c) */
 int offpay__withdraw_warning(offpay_ledger *l, uint64_t id, uint32_t now,
                              char *buf);
+/* The warning every withdrawal from the guarantee of currency answers
+ * (docs/operations.md, "Funding the guarantee"): what it holds now over
+ * its shards and what it owes, and what an overspend then meets. The
+ * same returns as offpay__withdraw_warning (-1: not read). (render.c) */
+int offpay__guarantee_withdraw_warning(offpay_ledger *l, uint16_t currency,
+                                       uint32_t now, char *buf);
 
 /* Why no deposit or withdrawal is made into or out of account (of kind,
  * neither a wallet, a merchant nor a guarantee account), into buf (cap
@@ -293,5 +299,48 @@ offpay_err offpay__report_page(offpay_ledger *l, uint32_t from, uint32_t to,
 /* The statement as GET /v1/admin/merchants/N/statement answers it
  * (docs/api.md); NULL: out of memory. */
 json_t *offpay__statement_json(const offpay__statement *s);
+
+/* Most transfers, open claims and credentials one guarantee view lists
+ * (its figures cover all). */
+#define OFFPAY__GUARANTEE_MOVES  1000u
+#define OFFPAY__GUARANTEE_CLAIMS 1000u
+#define OFFPAY__GUARANTEE_LOSSES 1000u
+
+/* The guarantee of one currency over a period (GET /v1/admin/guarantee,
+ * `offpay admin guarantee`): what was asked, then what the ledger gave. */
+typedef struct offpay__guarantee {
+    uint16_t                currency;
+    uint32_t                from, to;
+    uint32_t                now; /* the reader's clock: is the period final? */
+    offpay_guarantee_period g;
+    /* the period's transfers: the earliest OFFPAY__GUARANTEE_MOVES by
+     * time then id, oldest first, of moves_count */
+    offpay_account_transfer *moves;
+    size_t                   n_moves;
+    uint64_t                 moves_count;
+    /* the claims open now, oldest first: the first
+     * OFFPAY__GUARANTEE_CLAIMS of g.n_owed */
+    offpay_open_claim *claims;
+    size_t             n_claims;
+    /* the loss to date on each credential the period's transfers or the
+     * open claims name (offpay_ledger_credential), ascending by serial:
+     * the first OFFPAY__GUARANTEE_LOSSES named (losses_more: more were) */
+    offpay_ledger_cred_info *losses;
+    size_t                   n_losses;
+    int                      losses_more;
+} offpay__guarantee;
+
+/*
+ * offpay__guarantee_read — the view g asks for (currency, from <= to and
+ * now set by the caller, the rest zero), read with
+ * offpay_ledger_guarantee_period and then offpay_ledger_credential for
+ * each credential named; freed by offpay__guarantee_free (also after a
+ * failure). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, and those of the two.
+ */
+offpay_err offpay__guarantee_read(offpay_ledger *l, offpay__guarantee *g);
+void       offpay__guarantee_free(offpay__guarantee *g);
+/* Its JSON, the answer of GET /v1/admin/guarantee (docs/api.md). NULL:
+ * out of memory. */
+json_t *offpay__guarantee_json(const offpay__guarantee *g);
 
 #endif

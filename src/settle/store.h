@@ -348,6 +348,10 @@ typedef struct offpay__owed_row {
     uint64_t merchant_account; /* the presentment's merchant's */
     uint16_t currency;         /* its credential's */
     int64_t  open;             /* still owed */
+    uint64_t serial;           /* its credential */
+    uint64_t merchant;         /* the merchant's id */
+    uint32_t uploaded_at;      /* owed since */
+    int64_t  charged;          /* the payment's charge */
 } offpay__owed_row;
 /* The open claims in SQL both backends accept ($1: the currency, 0: any;
  * $2: above this presentment id; $3: at most), ascending by presentment

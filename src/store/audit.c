@@ -445,7 +445,8 @@ const char offpay__audit_money_sql[] =
 const char offpay__owed_open_sql[] =
     "WITH q(cur, after) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
     " SELECT p.id, COALESCE(p.case_id, 0), m.account, c.currency,"
-    " p.charged - p.paid - " CLAIMED
+    " p.charged - p.paid - " CLAIMED ", p.serial, m.id, p.uploaded_at,"
+    " p.charged"
     " FROM q, presentments p JOIN credentials c ON c.serial = p.serial"
     " JOIN terminals t ON t.id = p.terminal"
     " JOIN merchants m ON m.id = t.merchant"

@@ -4214,6 +4214,10 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
         o->merchant_account = col_u64(r, i, 2);
         o->currency = (uint16_t)col_i64(r, i, 3);
         o->open = col_i64(r, i, 4);
+        o->serial = col_u64(r, i, 5);
+        o->merchant = col_u64(r, i, 6);
+        o->uploaded_at = (uint32_t)col_i64(r, i, 7);
+        o->charged = col_i64(r, i, 8);
     }
     return rc;
 }

@@ -1368,6 +1368,10 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
         o->merchant_account = col_u64(st, 2);
         o->currency = (uint16_t)sqlite3_column_int(st, 3);
         o->open = sqlite3_column_int64(st, 4);
+        o->serial = col_u64(st, 5);
+        o->merchant = col_u64(st, 6);
+        o->uploaded_at = (uint32_t)sqlite3_column_int64(st, 7);
+        o->charged = sqlite3_column_int64(st, 8);
     }
     if (*n == max)
         step = SQLITE_DONE;

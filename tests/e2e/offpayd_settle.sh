@@ -302,6 +302,10 @@ audit_passes "overspend in yen"
 # deposit 1000 into GJ                                      4800   600 (0 owed)
 api POST "/v1/admin/accounts/$GJ/withdraw" '{"amount":"4600"}'
 expect_http 200 - "the yen guarantee emptied"
+# every withdrawal from a guarantee says what it holds and owes then
+# (since 0.28.0; before, nothing)
+jget .warning | grep -qx "the JPY guarantee holds 0 JPY now and owes 0 JPY in 0 open claim(s): what terminals accept offline beyond a payer's escrow is paid from it, and what it cannot pay is owed to the merchant until it is funded again ('offpay admin guarantee --currency JPY')" \
+  && ok "the guarantee's withdrawal warns: it holds 0 JPY now" || fail "guarantee withdrawal: $(cat resp.json)"
 new_wallet wk "$JW" 2000; SK=$SERIAL
 cp wk wkclone; cp wk.log wkclone.log
 c=$(pay wk 1200 JPY); accept tj1 "$c" 1200 || fail "tj1 accept (wk)"
@@ -318,6 +322,39 @@ api GET /v1/admin/audit
 [ "$(jq -c '.money[] | select(.currency == "JPY") | .guarantee_owed | [.minor, .decimal]' resp.json)" = '[400,"400"]' ] \
   && [ "$(jget .ok)" = true ] && ok "the audit: the guarantee owes 400 JPY" || fail "audit owed: $(cat resp.json)"
 run_cli 0 "^the guarantee owes merchants 400 JPY" -- "$OFFPAY" admin audit --db "$LEDGER"
+# the guarantee's own view (since 0.28.0): its history by kind (5b's
+# cover, the withdrawal), the claim open now (whose, since when, its
+# case), and the loss to date on each credential it names
+api GET "/v1/admin/guarantee?currency=JPY"
+expect_http 200 - "the yen guarantee's view"
+PK=$(jq -r '.claims[0].presentment' resp.json)
+[ "$(jq -c '[.account, .balance.minor, .opening_balance.minor, .closing_balance.minor, .covered.count, .covered.amount.minor, .withdrawals.minor, .claims_paid.count, .paid_out_net.minor]' resp.json)" = "[\"$GJ\",0,0,0,1,-400,-4600,0,400]" ] \
+  && [ "$(jq -c '[.deposits.minor + .covered.amount.minor + .claims_paid.amount.minor + .refunds.amount.minor + .withdrawals.minor + .other.minor, .closing_balance.minor - .opening_balance.minor]' resp.json)" = "[0,0]" ] \
+  && [ "$(jq -c '[.owed.count, .owed.amount.minor, (.claims | length), .claims[0].serial, .claims[0].merchant, .claims[0].owed.minor, .claims[0].charged.minor, (.claims[0].case != null)]' resp.json)" = "[1,400,1,\"$SK\",\"$MERCHANT\",400,1200,true]" ] \
+  && [ "$(jq -c '[.losses[] | [.serial, .covered.minor, .claimed.minor, .owed.minor, .net_loss.minor]]' resp.json)" = "[[\"$SJ\",400,0,0,400],[\"$SK\",0,0,400,400]]" ] \
+  && [ "$(jq -c '[.transfers[].kind]' resp.json)" = '["deposit","cover","withdraw"]' ] \
+  && ok "GET /v1/admin/guarantee: covered 400 (1), withdrawn 4600, owed 400 on credential $SK, losses $SJ 400 and $SK 400" \
+  || fail "guarantee view: $(cat resp.json)"
+# the command line gives the same answer (for the same period: each
+# reads "until now" on its own clock), and says it in words
+gto=$(jget .to)
+"$OFFPAY" admin guarantee --db "$LEDGER" --currency JPY --to "$gto" --json > g.json
+[ "$(jq -S 'del(.final)' g.json)" = "$(jq -S 'del(.final)' resp.json)" ] \
+  && ok "admin guarantee --json is offpayd's answer" || fail "admin guarantee --json: $(cat g.json)"
+gtext=$("$OFFPAY" admin guarantee --db "$LEDGER" --currency JPY)
+grep -qx "owed now: 400 JPY in 1 open claim(s), paid oldest first as soon as the guarantee holds money (a deposit into it, or the release run)" <<<"$gtext" \
+  && grep -qE "^claim  presentment $PK  uploaded [0-9TZ:-]+  merchant $MERCHANT \(account $MC\)  credential $SK  charged 1200 JPY  owed 400 JPY  case [0-9]+$" <<<"$gtext" \
+  && grep -qx "credential $SK  account $JW  covered 0 JPY  claims paid 0 JPY  owed 400 JPY  refunds back 0 JPY  net loss 400 JPY" <<<"$gtext" \
+  && grep -qx "movements: covered -400 JPY (1 payment(s))  claims paid 0 JPY (0)  refunds back 0 JPY (0)  deposits +5000 JPY  withdrawals -4600 JPY" <<<"$gtext" \
+  && ok "admin guarantee: the claim open, whose, and the loss on $SK" || fail "admin guarantee: $gtext"
+api GET "/v1/admin/guarantee?currency=XYZ"
+expect_http 400 BAD_PARAMETER "a guarantee of a currency offpay does not know"
+api GET "/v1/admin/guarantee"
+expect_http 400 BAD_PARAMETER "a guarantee without its currency"
+run_cli 2 "admin guarantee: --currency CODE is required" -- "$OFFPAY" admin guarantee --db "$LEDGER"
+api GET "/v1/admin/guarantee?currency=GBP"
+[ "$status" = 200 ] && [ "$(jq -c '[.account, .balance.minor, .owed.count, (.transfers | length)]' resp.json)" = '[null,0,0,0]' ] \
+  && ok "a currency without a guarantee: nothing, said as such" || fail "GBP guarantee: $(cat resp.json)"
 api GET "/v1/admin/merchants/$MERCHANT/statement"
 [ "$(jq -c '[.lines[] | select(.reason == "EFUNDS")][0] | [.paid.minor, .paid_later.minor, .paid_later_at]' resp.json)" = '[800,0,null]' ] \
   && ok "the statement line: 800 paid, nothing paid later yet" || fail "statement before: $(cat resp.json)"
@@ -336,6 +373,11 @@ balances "C=$MC:4800 GJ=$GJ:600" "the replay paid nothing more"
 api GET /v1/admin/audit
 [ "$(jq -c '.money[] | select(.currency == "JPY") | .guarantee_owed.minor' resp.json)" = 0 ] \
   && ok "the audit: nothing owed" || fail "audit owed after: $(cat resp.json)"
+# the claim paid: in the guarantee's period, and no longer owed
+api GET "/v1/admin/guarantee?currency=JPY"
+[ "$(jq -c '[.claims_paid.count, .claims_paid.amount.minor, .owed.count, .balance.minor, .paid_out_net.minor, ([.losses[] | select(.serial == "'"$SK"'") | [.claimed.minor, .owed.minor, .net_loss.minor]][0])]' resp.json)" = '[1,-400,0,600,800,[400,0,400]]' ] \
+  && ok "the guarantee's view: the claim paid (400), nothing owed, the loss on $SK still 400" || fail "guarantee view after: $(cat resp.json)"
+run_cli 0 "^owed now: nothing \(no claim open\)$" -- "$OFFPAY" admin guarantee --db "$LEDGER" --currency JPY
 audit_passes "a claim on the guarantee, paid"
 
 # ---- 5d. a code in another currency than the terminal's -----------------
@@ -1349,6 +1391,10 @@ run_cli 2 "admin statement: --from is after --to" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --from 10 --to 9
 run_cli 2 "admin statement: --terminal is a terminal id from 1" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --terminal 0
+# one terminal's statement: its lines, and the account's movements said
+# to be the account's (they cannot be split by terminal)
+run_cli 0 "^movements \(the account's, all terminals\): settled " -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDA" --terminal "$TA"
 # a terminal that does not exist, or another merchant's: refused in
 # offpayd's words (ENOTFOUND, exit 1), never an empty statement
 run_cli 1 "^offpay: admin statement: terminal: no terminal $((TA + 100)) \(ENOTFOUND\)$" -- \

@@ -874,6 +874,16 @@ api GET /v1/admin/audit
 [ "$(jq -c '.money[] | select(.currency == "EUR") | .guarantee_owed.minor' resp.json)" = 100 ] && [ "$(jget .ok)" = true ] \
   && ok "the audit: the guarantee owes 1.00" || fail "audit owed: $(cat resp.json)"
 balances "MA=$MA:$((m0 + 200)) esc=esc/$S10:0" "1.50 and 0.50 paid, the claim not yet"
+# the guarantee's view over both shards (since 0.28.0): its balance and
+# history summed over the parts, the claim on shard 1 named, its opening
+# and movements adding up to its closing balance
+api GET "/v1/admin/guarantee?currency=EUR"
+[ "$(jq -c '[.account, .balance.minor, .owed.count, .owed.amount.minor, .claims[0].presentment, .claims[0].serial]' resp.json)" = "[\"$G\",0,1,100,\"$PO\",\"$S10\"]" ] \
+  && [ "$(jq '.opening_balance.minor + .covered.amount.minor + .claims_paid.amount.minor + .refunds.amount.minor + .deposits.minor + .withdrawals.minor + .other.minor - .closing_balance.minor' resp.json)" = 0 ] \
+  && [ "$(jq '.transfers_count' resp.json)" = "$(jq '.transfers | length' resp.json)" ] \
+  && [ "$(jq -c --arg s "$S10" '[.losses[] | select(.serial == $s) | [.owed.minor, .net_loss.minor]][0]' resp.json)" = "[100,100]" ] \
+  && ok "GET /v1/admin/guarantee over both shards: 0.00 held, the 1.00 claim on shard 1 owed, its loss on $S10" \
+  || fail "sharded guarantee view: $(cat resp.json)"
 api POST "/v1/admin/accounts/$G/deposit" '{"amount":"10.00"}'
 expect_http 200 - "10.00 into the guarantee, 5.00 a part"
 [ "$(balance "$MA")" = $((m0 + 300)) ] && [ "$(parts)" = "[500,400]" ] \
