@@ -3218,18 +3218,19 @@ struct report_text {
 };
 
 /* A row's or a total's two lines of `admin report`: head, the payments
- * (sums: charged, paid, covered, owed, paid later, refunded), then
+ * (sums: charged, paid, covered, owed, paid later, refunded, not paid), then
  * acct_head and the accounts (acct: opening, settled, refunds, deposits,
  * withdrawals, other, closing). */
 static void report_lines(const char *head, const char *acct_head, uint16_t cur,
-                         const uint64_t counts[3], const int64_t sums[6],
+                         const uint64_t counts[3], const int64_t sums[7],
                          const int64_t acct[7])
 {
     char m[7][OFFPAY_AMOUNT_TEXT_MAX + 8];
 
     printf("%s%llu payment(s) (%llu refused, %llu late): charged %s  paid "
            "%s  covered by the guarantee %s  owed by the guarantee now %s  "
-           "paid later to date %s  refunded to date %s\n",
+           "paid later to date %s  refunded to date %s  not paid (refused, "
+           "or beyond the guarantee's rules) %s\n",
            head, (unsigned long long)counts[0], (unsigned long long)counts[1],
            (unsigned long long)counts[2],
            cli_money(sums[0], cur, m[0], sizeof m[0]),
@@ -3237,7 +3238,8 @@ static void report_lines(const char *head, const char *acct_head, uint16_t cur,
            cli_money(sums[2], cur, m[2], sizeof m[2]),
            cli_money(sums[3], cur, m[3], sizeof m[3]),
            cli_money(sums[4], cur, m[4], sizeof m[4]),
-           cli_money(sums[5], cur, m[5], sizeof m[5]));
+           cli_money(sums[5], cur, m[5], sizeof m[5]),
+           cli_money(sums[6], cur, m[6], sizeof m[6]));
     printf("%sopening %s  settled %s  refunds %s  deposits %s  withdrawals "
            "%s  other %s  closing %s\n",
            acct_head, cli_money(acct[0], cur, m[0], sizeof m[0]),
@@ -3269,7 +3271,7 @@ static offpay_err report_row(const offpay__report_row *r, void *p)
              "  account %llu: ", (unsigned long long)a->account);
     report_lines(head, acct_head, r->currency, counts,
                  (const int64_t[]){r->charged, r->paid, r->covered, r->owed,
-                                   r->paid_later, r->refunded},
+                                   r->paid_later, r->refunded, r->unpaid},
                  (const int64_t[]){a->opening_balance, a->settled, a->refunds,
                                    a->deposits, a->withdrawals, a->other,
                                    a->closing_balance});
@@ -3313,7 +3315,7 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
                  (unsigned long long)x->merchants);
         report_lines(head, "  merchants' accounts: ", x->currency, counts,
                      (const int64_t[]){x->charged, x->paid, x->covered, x->owed,
-                                       x->paid_later, x->refunded},
+                                       x->paid_later, x->refunded, x->unpaid},
                      (const int64_t[]){x->opening_balance, x->settled,
                                        x->refunds, x->deposits, x->withdrawals,
                                        x->other, x->closing_balance});
@@ -3345,7 +3347,7 @@ static void csv_text(const char *text)
 static const char report_csv_head[] =
     "from,to,final,merchant,name,currency,payments,refused,late,charged,"
     "paid,covered,owed_now,paid_later_to_date,refunded_to_date,account,"
-    "opening,settled,refunds,deposits,withdrawals,other,closing\r\n";
+    "opening,settled,refunds,deposits,withdrawals,other,closing,unpaid\r\n";
 
 struct report_csv {
     uint32_t from, to, now;
@@ -3358,10 +3360,10 @@ static offpay_err report_csv_row(const offpay__report_row *r, void *p)
     const struct report_csv        *c = p;
     const offpay_statement_account *a = &r->acct;
     const int64_t                   money[] = {
-                          r->charged,        r->paid,     r->covered,         r->owed,
-                          r->paid_later,     r->refunded, a->opening_balance, a->settled,
-                          a->refunds,        a->deposits, a->withdrawals,     a->other,
-                          a->closing_balance};
+                          r->charged,         r->paid,     r->covered,         r->owed,
+                          r->paid_later,      r->refunded, a->opening_balance, a->settled,
+                          a->refunds,         a->deposits, a->withdrawals,     a->other,
+                          a->closing_balance, r->unpaid};
     char t1[32], t2[32], m[OFFPAY_AMOUNT_TEXT_MAX];
 
     printf("%s,%s,%s,%llu,", cli_iso_time(c->from, t1), cli_iso_time(c->to, t2),

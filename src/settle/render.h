@@ -238,6 +238,10 @@ typedef struct offpay__report_row {
     int64_t  owed;       /* claims on the guarantee still open (§5) */
     int64_t  paid_later; /* paid by the guarantee since (claims) */
     int64_t  refunded;   /* of these payments, refunded whenever */
+    /* charged that no one pays, now or later: the refused payments', and
+     * the part outside the guarantee's rules of one unpaid for it; so
+     * charged = paid + paid_later + owed + unpaid (since 0.28.0) */
+    int64_t                  unpaid;
     offpay_statement_account acct;
 } offpay__report_row;
 
@@ -245,7 +249,8 @@ typedef struct offpay__report_row {
 typedef struct offpay__report_total {
     uint16_t currency;
     uint64_t merchants, payments, rejected, late;
-    int64_t  charged, paid, covered, late_paid, owed, paid_later, refunded;
+    int64_t  charged, paid, covered, late_paid, owed, paid_later, refunded,
+        unpaid;
     int64_t  opening_balance, closing_balance;
     int64_t  settled, refunds, deposits, withdrawals, other;
 } offpay__report_total;

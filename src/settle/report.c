@@ -50,10 +50,14 @@ static int line(const offpay_statement_line *x, void *p)
      * could not pay at settlement, less what it paid since */
     if (x->reason == OFFPAY_EFUNDS && x->charged > x->paid)
         owed = x->charged - x->paid - x->paid_later;
+    if (owed < 0)
+        owed = 0;
     c->overflow |=
         add(&r->charged, x->charged) | add(&r->paid, x->paid) |
         add(&r->covered, x->covered) | add(&r->refunded, x->refunded) |
-        add(&r->paid_later, x->paid_later) | add(&r->owed, owed > 0 ? owed : 0);
+        add(&r->paid_later, x->paid_later) | add(&r->owed, owed) |
+        /* what is left of the charge: refused, or outside the rules */
+        add(&r->unpaid, x->charged - x->paid - x->paid_later - owed);
     return c->overflow;
 }
 
@@ -67,7 +71,7 @@ static int refused(const offpay_refusal *f, void *p)
 
     r->payments++;
     r->rejected++;
-    c->overflow |= add(&r->charged, f->charged);
+    c->overflow |= add(&r->charged, f->charged) | add(&r->unpaid, f->charged);
     return c->overflow;
 }
 
@@ -95,7 +99,8 @@ offpay_err offpay__report_merchant(offpay_ledger              *l,
 
 /* The figures a row and a currency's total both carry, in one order. */
 #define REPORT_SUMS(X)                                                         \
-    X(charged) X(paid) X(covered) X(late_paid) X(owed) X(paid_later) X(refunded)
+    X(charged)                                                                 \
+    X(paid) X(covered) X(late_paid) X(owed) X(paid_later) X(refunded) X(unpaid)
 
 offpay_err offpay__report_total_add(offpay__report_total *t, size_t *n,
                                     size_t max, const offpay__report_row *r)

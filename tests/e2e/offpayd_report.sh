@@ -127,10 +127,15 @@ for r, m in zip(rows, doc["merchants"]):
             "opening": m["opening_balance"]["decimal"], "settled": ms["settled"]["decimal"],
             "refunds": ms["refunds"]["decimal"], "deposits": ms["deposits"]["decimal"],
             "withdrawals": ms["withdrawals"]["decimal"], "other": ms["other"]["decimal"],
-            "closing": m["closing_balance"]["decimal"]}
+            "closing": m["closing_balance"]["decimal"], "unpaid": m["unpaid"]["decimal"]}
     got = {k: r[k] for k in want}
     assert got == want, (got, want)
 PY
+# a row's charges add up (since 0.28.0): paid, paid later, owed now, and
+# what no one pays (unpaid), in every row and total
+[ "$(jq '[(.merchants[], .totals[]) | .charged.minor - .paid.minor - .paid_later.minor - .owed.minor - .unpaid.minor] | map(select(. != 0)) | length' cli.json)" = 0 ] \
+  && [ "$(jq '[.merchants[] | .unpaid.minor] | add' cli.json)" = 0 ] \
+  && ok "report: charged = paid + paid later + owed + unpaid in each row and total" || fail "report sums: $(jq -c '[.merchants[] | [.charged.minor, .paid.minor, .paid_later.minor, .owed.minor, .unpaid.minor]]' cli.json)"
 "$OFFPAY" admin report --db "$LEDGER" --from "$((T0 - 86400))" --to "$((NOW + 5))" --by-day --csv > days.csv
 [ "$(grep -c '^from,to,final,' days.csv)" = 1 ] && [ "$(tail -n +2 days.csv | cut -d, -f1 | sort -u | wc -l)" -ge 2 ] \
   && ok "--by-day --csv: one header, rows of each day" || fail "--by-day --csv: $(cat days.csv)"
@@ -138,7 +143,7 @@ run_cli 2 "give --json or --csv, not both" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --csv --json
 run_cli 0 "NOT FINAL: payments may still be uploaded into it; final from " -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
-run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee now 3.00 EUR  paid later to date 1.00 EUR  refunded to date 0.00 EUR" -- \
+run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee now 3.00 EUR  paid later to date 1.00 EUR  refunded to date 0.00 EUR  not paid \(refused, or beyond the guarantee's rules\) 0.00 EUR$" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
 run_cli 0 "account $MA: opening 0.00 EUR  settled \+18.00 EUR  refunds -1.00 EUR  deposits 0.00 EUR  withdrawals -5.00 EUR  other 0.00 EUR  closing 12.00 EUR" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"

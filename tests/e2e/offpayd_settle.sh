@@ -466,8 +466,8 @@ run_cli 0 "^refused  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TB  cre
 api GET "/v1/admin/merchants/$MIDB/statement?terminal=$TB"
 [ "$(jq -r .refused.count resp.json)" = 1 ] && ok "statement of tb: its refused payment" || fail "terminal filter: $(jq -c .refused resp.json)"
 api GET "/v1/admin/report"
-[ "$(jq -c --arg m "$MIDB" '.merchants[] | select(.merchant == $m) | [.rejected, .charged.minor - .paid.minor]' resp.json)" = "[1,600]" ] \
-  && ok "report: merchant B's refused payment counted, its 6.00 charged and not paid" || fail "report refused: $(jq -c --arg m "$MIDB" '.merchants[] | select(.merchant == $m)' resp.json)"
+[ "$(jq -c --arg m "$MIDB" '.merchants[] | select(.merchant == $m) | [.rejected, .charged.minor - .paid.minor, .unpaid.minor, .charged.minor - .paid.minor - .paid_later.minor - .owed.minor - .unpaid.minor]' resp.json)" = "[1,600,600,0]" ] \
+  && ok "report: merchant B's refused payment counted, its 6.00 charged and not paid (unpaid 6.00: charged = paid + paid later + owed + unpaid)" || fail "report refused: $(jq -c --arg m "$MIDB" '.merchants[] | select(.merchant == $m)' resp.json)"
 audit_passes "revoked terminal"
 
 # ---- 7b. refunds ---------------------------------------------------------
