@@ -91,7 +91,8 @@ static const char help[] =
     "       offpay admin transfers --db LEDGER --account N [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--after ID] [--limit N] [--json]\n"
     "       offpay admin statement --db LEDGER --merchant N [--from UNIXTIME]\n"
-    "                    [--to UNIXTIME] [--terminal N] [--after P] [--json]\n"
+    "                    [--to UNIXTIME] [--terminal N] [--after P]\n"
+    "                    [--json | --csv]\n"
     "       offpay admin report --db LEDGER [--from UNIXTIME] [--to UNIXTIME]\n"
     "                    [--by-day] [--json | --csv]\n"
     "       offpay admin guarantee --db LEDGER --currency CODE\n"
@@ -487,7 +488,13 @@ static const char help[] =
     "                   (at most 366 days)\n"
     "  --csv            report: a CSV table (RFC 4180, a header row, a row\n"
     "                   per merchant and period) for a spreadsheet or an\n"
-    "                   accounting import\n"
+    "                   accounting import; statement: a row per payment of\n"
+    "                   the period, every page (presentment, upload and\n"
+    "                   acceptance times, terminal and its label,\n"
+    "                   credential, outcome, charged, paid, covered, paid\n"
+    "                   later, owed, unpaid, refunded), then the refused\n"
+    "                   ones (outcome refused); its movements are 'admin\n"
+    "                   transfers --account A --from --to'\n"
     "  --terminal N     statement: the payments at terminal N only (the\n"
     "                   movements are the account's all the same); a\n"
     "                   terminal that is not the merchant's is refused\n"
@@ -514,7 +521,7 @@ static const struct {
     {"label-terminal", "terminal-id label"},
     {"close-merchant", "merchant"},
     {"transfers", "account from to after limit"},
-    {"statement", "merchant from to terminal after"},
+    {"statement", "merchant from to terminal after csv"},
     {"report", "from to by-day csv"},
     {"guarantee", "currency from to"},
     {"refund", "presentment amount ref key funded"},
@@ -2597,7 +2604,9 @@ out:
 /* `admin statement`: the merchant statement of GET
  * /v1/admin/merchants/N/statement, read and rendered as offpayd does
  * (src/settle/render.c): its --json is that answer, field for field. */
-static int statement(offpay_ledger *l, offpay__statement *s, int json)
+static int statement_csv(offpay_ledger *l, offpay__statement *s);
+
+static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
 {
     const offpay_statement_account *a = &s->acct;
     char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
@@ -2617,6 +2626,10 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json)
     if (rc == OFFPAY_ENOTFOUND) {
         fprintf(stderr, "offpay: admin statement: %s (ENOTFOUND)\n", hint);
         status = EXIT_REJECTED;
+        goto out;
+    }
+    if (rc == OFFPAY_OK && csv) {
+        status = statement_csv(l, s);
         goto out;
     }
     if (rc == OFFPAY_OK)
@@ -3383,6 +3396,184 @@ static offpay_err report_csv_row(const offpay__report_row *r, void *p)
     }
     printf("\r\n");
     return OFFPAY_OK;
+}
+
+/* The CSV columns of `admin statement --csv`: one row per payment a
+ * terminal of the merchant took and uploaded in the period, the refused
+ * ones too (outcome "refused", no presentment). */
+static const char statement_csv_head[] =
+    "presentment,uploaded_at,accepted_at,terminal,label,credential,counter,"
+    "outcome,reason,late,case,currency,charged,paid,covered,"
+    "paid_later_to_date,owed_now,unpaid,refunded_to_date\r\n";
+
+/* The merchant's terminals' labels, by id (ascending), for the rows. */
+struct csv_labels {
+    offpay_ledger_terminal_entry *v;
+    size_t                        n;
+    uint16_t                      currency;
+    uint32_t                      terminal; /* 0: every terminal */
+    offpay_err                    rc;
+};
+
+static const char *csv_label(const struct csv_labels *c, uint32_t id)
+{
+    size_t lo = 0, hi = c->n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (c->v[mid].terminal_id == id)
+            return c->v[mid].label;
+        if (c->v[mid].terminal_id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return "";
+}
+
+/* One row: the money in the currency's decimal form, times ISO 8601. */
+static offpay_err csv_payment_row(const struct csv_labels *c, uint64_t pres,
+                                  uint32_t up, uint32_t acc, uint32_t term,
+                                  uint64_t serial, uint32_t counter,
+                                  const char *outcome, offpay_err reason,
+                                  int late, uint64_t case_id,
+                                  const int64_t money[7])
+{
+    char t1[32], t2[32], m[OFFPAY_AMOUNT_TEXT_MAX];
+
+    if (pres != 0)
+        printf("%llu", (unsigned long long)pres);
+    printf(",%s,%s,%u,", cli_iso_time(up, t1), cli_iso_time(acc, t2),
+           (unsigned)term);
+    csv_text(csv_label(c, term));
+    printf(",%llu,%u,%s,%s,%s,", (unsigned long long)serial, (unsigned)counter,
+           outcome, reason != OFFPAY_OK ? offpay_errname(reason) : "",
+           late ? "true" : "false");
+    if (case_id != 0)
+        printf("%llu", (unsigned long long)case_id);
+    printf(",%s", offpay_currency_alpha(c->currency));
+    for (size_t i = 0; i < 7; i++) {
+        if (offpay_amount_format(money[i], c->currency, m, sizeof m) !=
+            OFFPAY_OK)
+            return OFFPAY_ERANGE;
+        printf(",%s", m);
+    }
+    printf("\r\n");
+    return OFFPAY_OK;
+}
+
+static int csv_refusal(const offpay_refusal *f, void *p)
+{
+    struct csv_labels *c = p;
+    const int64_t      money[7] = {f->charged, 0, 0, 0, 0, f->charged, 0};
+
+    if (c->terminal != 0 && f->terminal_id != c->terminal)
+        return 0;
+    c->rc = csv_payment_row(c, 0, f->uploaded_at, f->accepted_at,
+                            f->terminal_id, f->serial, f->counter, "refused",
+                            f->reason, 0, 0, money);
+    return c->rc != OFFPAY_OK;
+}
+
+/* `admin statement --csv`: every payment of the period (all its pages),
+ * then the refused ones; the account's movements are `admin transfers
+ * --account A --from --to`'s. */
+static int statement_csv(offpay_ledger *l, offpay__statement *s)
+{
+    struct csv_labels c;
+    uint32_t          after = 0;
+    offpay_err        rc = OFFPAY_OK;
+    int               status = EXIT_OK;
+
+    memset(&c, 0, sizeof c);
+    c.terminal = s->terminal;
+    /* the labels of the merchant's terminals, every page of them */
+    for (;;) {
+        offpay_ledger_terminal_entry *v = NULL, *grown;
+        size_t                        n = 0;
+
+        rc = offpay_ledger_terminals(l, s->merchant, after,
+                                     OFFPAY_LEDGER_TERMINALS_MAX, &v, &n);
+        if (rc != OFFPAY_OK || n == 0) {
+            free(v);
+            break;
+        }
+        grown = realloc(c.v, (c.n + n) * sizeof *c.v);
+        if (grown == NULL) {
+            free(v);
+            rc = OFFPAY_ENOMEM;
+            break;
+        }
+        c.v = grown;
+        memcpy(c.v + c.n, v, n * sizeof *v);
+        c.n += n;
+        after = v[n - 1].terminal_id;
+        free(v);
+        if (n < OFFPAY_LEDGER_TERMINALS_MAX)
+            break;
+    }
+    if (rc == OFFPAY_ENOTFOUND) {
+        fprintf(stderr,
+                "offpay: admin statement: no merchant %llu ('offpay admin "
+                "merchants' lists them) (ENOTFOUND)\n",
+                (unsigned long long)s->merchant);
+        free(c.v);
+        return EXIT_REJECTED;
+    }
+    if (rc == OFFPAY_OK)
+        fputs(statement_csv_head, stdout);
+    /* the lines, a statement's page after another */
+    while (rc == OFFPAY_OK) {
+        rc = offpay__statement_read(l, s);
+        c.currency = s->acct.currency;
+        for (size_t i = 0; rc == OFFPAY_OK && i < s->n; i++) {
+            const offpay_statement_line *x = &s->lines[i];
+            int64_t                      owed = x->reason == OFFPAY_EFUNDS
+                                                    ? x->charged - x->paid - x->paid_later
+                                                    : 0;
+            int64_t                      money[7];
+
+            if (owed < 0)
+                owed = 0;
+            money[0] = x->charged;
+            money[1] = x->paid;
+            money[2] = x->covered;
+            money[3] = x->paid_later;
+            money[4] = owed;
+            money[5] = x->charged - x->paid - x->paid_later - owed;
+            money[6] = x->refunded;
+            rc = csv_payment_row(&c, x->presentment, x->uploaded_at,
+                                 x->accepted_at, x->terminal_id, x->serial,
+                                 x->counter, offpay__outcome_name(x->outcome),
+                                 x->reason, x->late, x->case_id, money);
+        }
+        if (rc != OFFPAY_OK || s->beyond == 0 || s->n == 0)
+            break;
+        /* the next page: the same period above the last line */
+        s->after = s->lines[s->n - 1].presentment;
+        offpay__statement_free(s);
+        s->n = 0;
+        s->count = s->beyond = 0;
+        s->paid = s->covered = s->refunded = 0;
+        s->n_moves = 0;
+        s->moves_count = 0;
+        s->n_refusals = 0;
+        s->refused_count = 0;
+        s->refused_charged = 0;
+    }
+    /* then what was refused, every one */
+    if (rc == OFFPAY_OK) {
+        c.rc = OFFPAY_OK;
+        rc = offpay_ledger_refusals(l, s->merchant, s->from, s->to, csv_refusal,
+                                    &c);
+        if (c.rc != OFFPAY_OK)
+            rc = c.rc;
+    }
+    if (rc != OFFPAY_OK)
+        status = cli_fail("statement", rc);
+    free(c.v);
+    return status;
 }
 
 /* `admin report`: the settlement report of GET /v1/admin/report over
@@ -5249,7 +5440,9 @@ int cli_admin(int argc, char **argv)
                                 : (uint32_t)from;
         st.terminal = (uint32_t)term;
         st.after = a.f.after_id;
-        status = statement(l, &st, json);
+        status = json && csv ? cli_usage_error("admin statement: give --json "
+                                               "or --csv, not both")
+                             : statement(l, &st, json, csv);
     } else if (strcmp(cmd, "report") == 0 && json && csv) {
         status = cli_usage_error("admin report: give --json or --csv, not "
                                  "both");

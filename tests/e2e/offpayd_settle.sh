@@ -463,6 +463,40 @@ run_cli 0 "^refused: 1 payment\(s\) accepted by a terminal after its revocation,
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
 run_cli 0 "^refused  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TB  credential $S5 counter 2  charged 6\.00 EUR  \(ETERMINAL_REVOKED\)$" -- \
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
+# --csv (since 0.28.0): a row per payment for an accounting import, the
+# statement's lines figure for figure, the terminal's label (a comma in
+# it, quoted), then the refused one; every row's charge adds up
+run_cli 0 "^terminal $TB labelled \"Stall, till 2\"" -- \
+  "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$TB" --label "Stall, till 2"
+"$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB" --csv > stmt.csv
+python3 - stmt.csv resp.json "$TB" <<'PY' && ok "admin statement --csv: each line as the statement's, the label, the refused row" || fail "statement --csv: $(cat stmt.csv)"
+import csv, json, sys
+from decimal import Decimal as D
+raw = open(sys.argv[1], "rb").read()
+assert raw.count(b"\r\n") == raw.count(b"\n") and raw.startswith(b"presentment,uploaded_at,"), raw[:80]
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+doc = json.load(open(sys.argv[2]))
+lines = {l["presentment"]: l for l in doc["lines"]}
+paid = [r for r in rows if r["presentment"]]
+refused = [r for r in rows if not r["presentment"]]
+assert len(paid) == len(doc["lines"]) == doc["count"], (rows, doc["count"])
+for r in paid:
+    l = lines[r["presentment"]]
+    for k in ("charged", "paid", "covered", "refunded"):
+        assert r[k if k != "refunded" else "refunded_to_date"] == l[k]["decimal"], (k, r, l)
+    assert r["paid_later_to_date"] == l["paid_later"]["decimal"]
+    assert [r["terminal"], r["credential"], r["counter"], r["outcome"], r["reason"] or None] == \
+        [str(l["terminal"]), l["serial"], str(l["counter"]), l["outcome"], l.get("reason")], (r, l)
+for r in rows:
+    assert D(r["charged"]) == D(r["paid"]) + D(r["paid_later_to_date"]) + D(r["owed_now"]) + D(r["unpaid"]), r
+    assert r["currency"] == "EUR"
+tb = [r for r in rows if r["terminal"] == sys.argv[3]]
+assert tb and all(r["label"] == "Stall, till 2" for r in tb), tb
+assert [(r["outcome"], r["reason"], r["charged"], r["paid"], r["unpaid"]) for r in refused] == \
+    [("refused", "ETERMINAL_REVOKED", "6.00", "0.00", "6.00")], refused
+PY
+run_cli 2 "admin statement: give --json or --csv, not both" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB" --csv --json
 api GET "/v1/admin/merchants/$MIDB/statement?terminal=$TB"
 [ "$(jq -r .refused.count resp.json)" = 1 ] && ok "statement of tb: its refused payment" || fail "terminal filter: $(jq -c .refused resp.json)"
 api GET "/v1/admin/report"
