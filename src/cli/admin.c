@@ -2693,6 +2693,10 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
             printf("  owed by the guarantee %s now, paid once it is funded",
                    cli_money(x->charged - x->paid - x->paid_later, a->currency,
                              m1, sizeof m1));
+        /* its outcome stays the one settlement gave; the money is all in */
+        if (x->reason == OFFPAY_EFUNDS && x->paid_later > 0 &&
+            x->charged - x->paid - x->paid_later <= 0)
+            printf("  paid in full since");
         printf("\n");
     }
     printf("%llu payment(s): paid %s, of which the guarantee covered %s; "
@@ -3360,7 +3364,8 @@ static void csv_text(const char *text)
 static const char report_csv_head[] =
     "from,to,final,merchant,name,currency,payments,refused,late,charged,"
     "paid,covered,owed_now,paid_later_to_date,refunded_to_date,account,"
-    "opening,settled,refunds,deposits,withdrawals,other,closing,unpaid\r\n";
+    "opening,settled,refunds,deposits,withdrawals,other,closing,unpaid,"
+    "read_at\r\n";
 
 struct report_csv {
     uint32_t from, to, now;
@@ -3394,7 +3399,8 @@ static offpay_err report_csv_row(const offpay__report_row *r, void *p)
             printf(",%llu", (unsigned long long)a->account);
         printf(",%s", m);
     }
-    printf("\r\n");
+    /* when the figures "to date" and "now" were read */
+    printf(",%s\r\n", cli_iso_time(c->now, t1));
     return OFFPAY_OK;
 }
 
@@ -3404,12 +3410,13 @@ static offpay_err report_csv_row(const offpay__report_row *r, void *p)
 static const char statement_csv_head[] =
     "presentment,uploaded_at,accepted_at,terminal,label,credential,counter,"
     "outcome,reason,late,case,currency,charged,paid,covered,"
-    "paid_later_to_date,owed_now,unpaid,refunded_to_date\r\n";
+    "paid_later_to_date,owed_now,unpaid,refunded_to_date,read_at\r\n";
 
 /* The merchant's terminals' labels, by id (ascending), for the rows. */
 struct csv_labels {
     offpay_ledger_terminal_entry *v;
     size_t                        n;
+    uint32_t                      now; /* read at */
     uint16_t                      currency;
     uint32_t                      terminal; /* 0: every terminal */
     offpay_err                    rc;
@@ -3459,7 +3466,7 @@ static offpay_err csv_payment_row(const struct csv_labels *c, uint64_t pres,
             return OFFPAY_ERANGE;
         printf(",%s", m);
     }
-    printf("\r\n");
+    printf(",%s\r\n", cli_iso_time(c->now, t1));
     return OFFPAY_OK;
 }
 
@@ -3488,6 +3495,7 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
 
     memset(&c, 0, sizeof c);
     c.terminal = s->terminal;
+    c.now = s->now;
     /* the labels of the merchant's terminals, every page of them */
     for (;;) {
         offpay_ledger_terminal_entry *v = NULL, *grown;

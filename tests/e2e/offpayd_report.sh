@@ -111,7 +111,7 @@ same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
 # name quoted (and one a spreadsheet would run as a formula kept text)
 "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --csv > report.csv
 python3 - report.csv cli.json <<'PY' && ok "admin report --csv: offpayd's figures, row for row" || fail "admin report --csv: $(cat report.csv)"
-import csv, json, sys
+import csv, json, re, sys
 rows = list(csv.DictReader(open(sys.argv[1], newline="")))
 doc = json.load(open(sys.argv[2]))
 assert open(sys.argv[1], "rb").read().count(b"from,to,final,") == 1
@@ -130,6 +130,8 @@ for r, m in zip(rows, doc["merchants"]):
             "closing": m["closing_balance"]["decimal"], "unpaid": m["unpaid"]["decimal"]}
     got = {k: r[k] for k in want}
     assert got == want, (got, want)
+    # when its "to date" and "now" figures were read
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", r["read_at"]), r
 PY
 # a row's charges add up (since 0.28.0): paid, paid later, owed now, and
 # what no one pays (unpaid), in every row and total
@@ -169,6 +171,10 @@ api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))"
   && ok "B: 4.00 paid later by the guarantee, in its movements, nothing owed" || fail "B's row after: $(row "$MIDB")"
 [ "$(total EUR)" = "3 4 2400 2000 0 400 100 | 0 2000 -500 400 1800" ] \
   && ok "EUR totals: nothing owed, 4.00 paid later" || fail "EUR totals after: $(total EUR)"
+# its statement line keeps its outcome (unpaid EFUNDS) and says the money
+# is all in (since 0.28.0)
+run_cli 0 "paid later by the guarantee 4.00 EUR to date \(last [0-9T:-]+Z\)  paid in full since$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
 same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
 
 # Pages of merchants: two, then the rest (the totals are the page's)

@@ -489,7 +489,7 @@ for r in paid:
         [str(l["terminal"]), l["serial"], str(l["counter"]), l["outcome"], l.get("reason")], (r, l)
 for r in rows:
     assert D(r["charged"]) == D(r["paid"]) + D(r["paid_later_to_date"]) + D(r["owed_now"]) + D(r["unpaid"]), r
-    assert r["currency"] == "EUR"
+    assert r["currency"] == "EUR" and r["read_at"].endswith("Z"), r
 tb = [r for r in rows if r["terminal"] == sys.argv[3]]
 assert tb and all(r["label"] == "Stall, till 2" for r in tb), tb
 assert [(r["outcome"], r["reason"], r["charged"], r["paid"], r["unpaid"]) for r in refused] == \
