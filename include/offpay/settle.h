@@ -1274,6 +1274,23 @@ offpay_err offpay_ledger_transfers_period(offpay_ledger *l, uint64_t account,
                                           size_t                   *n,
                                           offpay_account_state     *acct);
 
+/*
+ * offpay_ledger_account_period — account's period [from, to] (both
+ * included) by each transfer's own time, as a merchant statement gives its
+ * account's: into *out its balance now, its balance before from and until
+ * to, and the period's transfers summed by kind (settled, refunds,
+ * deposits, withdrawals, and every other kind in other: a wallet's fund,
+ * release and late, a guarantee's cover and claim), opening_balance plus
+ * the five being closing_balance exactly. Any account; a merchant's or
+ * guarantee's summed over the shards of a sharded ledger, each shard's
+ * read in one transaction. Errors: OFFPAY_EINVAL (from > to),
+ * OFFPAY_ENOTFOUND (no such account), OFFPAY_EOVERFLOW, OFFPAY_ESTORE.
+ * Since 0.28.0.
+ */
+offpay_err offpay_ledger_account_period(offpay_ledger *l, uint64_t account,
+                                        uint32_t from, uint32_t to,
+                                        offpay_statement_account *out);
+
 /* ---- the audit ----------------------------------------------------- */
 
 /* The most currencies an audit report lists: more than offpay's currency

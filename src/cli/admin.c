@@ -221,7 +221,9 @@ static const char help[] =
     "            shown (also GET\n"
     "            /v1/admin/accounts/N/transfers); only those whose own time\n"
     "            is in [--from, --to] (both included; default: all), still\n"
-    "            by id: a month's, --from its first second, --to its last;\n"
+    "            by id: a month's, --from its first second, --to its last,\n"
+    "            with the period's opening balance, sums by kind and\n"
+    "            closing balance, whatever the page (--json \"period\");\n"
     "            a period that may still change says NOT FINAL and from\n"
     "            when it is final (--to + 61 s; --json \"final\")\n"
     "  statement the merchant statement of --merchant N (also GET\n"
@@ -2306,6 +2308,18 @@ static void print_not_final(uint32_t to, uint32_t now, const char *what)
            cli_iso_time((uint32_t)at, t2));
 }
 
+/* An amount with its sign always written ("+3.00 EUR", "-2.00 EUR",
+ * "0.00 EUR"): a statement's sums, into or out of the account. */
+static const char *signed_money(int64_t minor, uint16_t currency, char *buf,
+                                size_t cap)
+{
+    size_t plus = minor > 0 && cap > 1;
+
+    buf[0] = '+';
+    cli_money(minor, currency, buf + plus, cap - plus);
+    return buf;
+}
+
 /* `admin transfers`: an account's transfers whose own time is in [from,
  * to], a page at a time, from its side, under its balance (settle.h,
  * offpay_ledger_transfers_period). */
@@ -2320,7 +2334,10 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     const char              *alpha;
     uint16_t                 currency;
     offpay_err               rc;
+    offpay_statement_account    per;
+    int                         period = from != 0 || to != UINT32_MAX;
 
+    memset(&per, 0, sizeof per);
     if (account == 0)
         return cli_usage_error("admin transfers: --account N is required");
     if (from > to)
@@ -2337,6 +2354,14 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
         return cli_fail("transfers", rc);
     currency = st.currency;
     alpha = offpay_currency_alpha(currency);
+    /* a period asked: its balances and sums, whatever the page */
+    if (period) {
+        rc = offpay_ledger_account_period(l, account, from, to, &per);
+        if (rc != OFFPAY_OK) {
+            free(v);
+            return cli_fail("transfers", rc);
+        }
+    }
     /* a wallet account's escrow still held: its balance alone may say
      * 0.00 while money comes back to it */
     if (st.kind == OFFPAY_ACCOUNT_WALLET) {
@@ -2403,6 +2428,22 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
             json_object_set_new(
                 doc, "final",
                 json_boolean(offpay__period_final(to, cli_now())));
+        if (doc != NULL && period)
+            json_object_set_new(
+                doc, "period",
+                json_pack("{s:I, s:o, s:I, s:o, s:{s:o, s:o, s:o, s:o, s:o}}",
+                          "opening_balance_minor",
+                          (json_int_t)per.opening_balance, "opening_balance",
+                          decimal_json(per.opening_balance, currency),
+                          "closing_balance_minor",
+                          (json_int_t)per.closing_balance, "closing_balance",
+                          decimal_json(per.closing_balance, currency),
+                          "movement_sums", "settled",
+                          decimal_json(per.settled, currency), "refunds",
+                          decimal_json(per.refunds, currency), "deposits",
+                          decimal_json(per.deposits, currency), "withdrawals",
+                          decimal_json(per.withdrawals, currency), "other",
+                          decimal_json(per.other, currency)));
         if (doc != NULL && w != NULL) {
             json_object_set_new(doc, "escrow_held",
                                 decimal_json(w[0].escrow_held, currency));
@@ -2434,9 +2475,35 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
         printf("transfers at %s to %s\n", cli_iso_time(from, when),
                cli_iso_time(to, t2));
         print_not_final(to, cli_now(), "this period's history");
+        printf("opening balance %s before %s\n",
+               cli_money(per.opening_balance, currency, money, sizeof money),
+               cli_iso_time(from, when));
     }
     for (size_t i = 0; i < n; i++)
         print_transfer("transfer", &v[i], currency);
+    if (period) {
+        char m[5][64];
+
+        /* the period's, whatever the page shows of it */
+        printf("the period's movements: settled %s  refunds %s  deposits %s  "
+               "withdrawals %s  other %s\n",
+               signed_money(per.settled, currency, m[0], sizeof m[0]),
+               signed_money(per.refunds, currency, m[1], sizeof m[1]),
+               signed_money(per.deposits, currency, m[2], sizeof m[2]),
+               signed_money(per.withdrawals, currency, m[3], sizeof m[3]),
+               signed_money(per.other, currency, m[4], sizeof m[4]));
+        if (to == UINT32_MAX)
+            printf(
+                "closing balance %s: the balance now, the period having "
+                "no end (no --to; NOT FINAL)\n",
+                cli_money(per.closing_balance, currency, money, sizeof money));
+        else
+            printf(
+                "closing balance %s after %s%s\n",
+                cli_money(per.closing_balance, currency, money, sizeof money),
+                cli_iso_time(to, when),
+                offpay__period_final(to, cli_now()) ? "" : " (NOT FINAL)");
+    }
     printf("%zu transfer(s)", n);
     if (n == (size_t)a->limit) {
         /* the next page of the same period */
@@ -2450,18 +2517,6 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     printf("\n");
     free(v);
     return EXIT_OK;
-}
-
-/* An amount with its sign always written ("+3.00 EUR", "-2.00 EUR",
- * "0.00 EUR"): a statement's sums, into or out of the account. */
-static const char *signed_money(int64_t minor, uint16_t currency, char *buf,
-                                size_t cap)
-{
-    size_t plus = minor > 0 && cap > 1;
-
-    buf[0] = '+';
-    cli_money(minor, currency, buf + plus, cap - plus);
-    return buf;
 }
 
 /* `admin guarantee`: the guarantee of --currency over [from, to], read

@@ -120,6 +120,27 @@ json_t *srv_json_transfer(const offpay_account_transfer *t, uint16_t currency)
     return offpay__json_transfer(t, currency);
 }
 
+/* An account's period (offpay_ledger_account_period): its opening and
+ * closing balances and the sums by kind; null when it cannot be read
+ * (the page is answered all the same). */
+static json_t *period_json(srv_req *r, uint64_t id, uint32_t from, uint32_t to,
+                           uint16_t cur)
+{
+    offpay_statement_account p;
+
+    if (offpay_ledger_account_period(r->l, id, from, to, &p) != OFFPAY_OK)
+        return json_null();
+    return json_pack("{s:o, s:o, s:{s:o, s:o, s:o, s:o, s:o}}",
+                     "opening_balance", srv_json_amount(p.opening_balance, cur),
+                     "closing_balance", srv_json_amount(p.closing_balance, cur),
+                     "movement_sums", "settled",
+                     srv_json_amount(p.settled, cur), "refunds",
+                     srv_json_amount(p.refunds, cur), "deposits",
+                     srv_json_amount(p.deposits, cur), "withdrawals",
+                     srv_json_amount(p.withdrawals, cur), "other",
+                     srv_json_amount(p.other, cur));
+}
+
 void srv_account_transfers(srv_req *r, srv_reply *out)
 {
     const char              *qf = r->query(r->conn, "from");
@@ -174,6 +195,11 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
             json_boolean(offpay__period_final((uint32_t)to, r->now)));
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
+        /* a period asked: its balances, whatever the page (since 0.28.0) */
+        if (qf != NULL || qt != NULL)
+            json_object_set_new(
+                j, "period",
+                period_json(r, id, (uint32_t)from, (uint32_t)to, a.currency));
         /* null once a page is not full, as the cases' list */
         json_object_set_new(
             j, "next_after",

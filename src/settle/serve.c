@@ -535,6 +535,88 @@ offpay_err offpay_ledger_transfers(offpay_ledger *l, uint64_t account,
                                           out, n, acct);
 }
 
+/* An account's period on one shard (its id there): the balance and the
+ * period's sums in one read, added to what the shards before gave. */
+struct period_sums_ctx {
+    uint64_t                  account;
+    uint32_t                  from, to;
+    offpay_statement_account *out, base;
+};
+
+static offpay_err period_sums_tx(offpay_ledger *l, void *p)
+{
+    struct period_sums_ctx   *c = p;
+    offpay_statement_account *o = c->out;
+    int64_t                   b = 0, sums[OFFPAY__PERIOD_SUMS] = {0};
+    offpay_err                rc;
+
+    rc = l->ops->balance(l->store, c->account, &b);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_period(l->store, c->account, c->from, c->to, sums,
+                                    NULL, NULL);
+    if (rc == OFFPAY_OK &&
+        (__builtin_add_overflow(c->base.balance, b, &o->balance) ||
+         __builtin_add_overflow(c->base.opening_balance, sums[0],
+                                &o->opening_balance) ||
+         __builtin_add_overflow(c->base.closing_balance, sums[1],
+                                &o->closing_balance) ||
+         __builtin_add_overflow(c->base.settled, sums[2], &o->settled) ||
+         __builtin_add_overflow(c->base.refunds, sums[3], &o->refunds) ||
+         __builtin_add_overflow(c->base.deposits, sums[4], &o->deposits) ||
+         __builtin_add_overflow(c->base.withdrawals, sums[5],
+                                &o->withdrawals) ||
+         __builtin_add_overflow(c->base.other, sums[6], &o->other)))
+        rc = OFFPAY_EOVERFLOW;
+    return rc;
+}
+
+offpay_err offpay_ledger_account_period(offpay_ledger *l, uint64_t account,
+                                        uint32_t from, uint32_t to,
+                                        offpay_statement_account *out)
+{
+    struct transfers_ctx   t;
+    struct period_sums_ctx c;
+    size_t                 home;
+    offpay_err             rc;
+
+    if (l == NULL || out == NULL || from > to)
+        return OFFPAY_EINVAL;
+    memset(out, 0, sizeof *out);
+    memset(&t, 0, sizeof t);
+    t.account = account;
+    home = offpay__ledger_home(l, account);
+    rc = offpay__ledger_read_on(l, home, account_tx, &t);
+    if (rc != OFFPAY_OK)
+        return rc;
+    memset(&c, 0, sizeof c);
+    c.from = from;
+    c.to = to;
+    c.out = out;
+    /* a merchant's or guarantee's row on every shard, each in turn (a
+     * guarantee under each shard's own id; a shard without one has none
+     * of its money); any other account on its own shard */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        if (k != home && !offpay__ledger_spread(l, t.kind))
+            continue;
+        c.account = account;
+        if (t.kind == OFFPAY_ACCOUNT_GUARANTEE && k != home) {
+            rc = offpay__ledger_guarantee_find_on(l, k, t.currency, &c.account);
+            if (rc == OFFPAY_ENOTFOUND) {
+                rc = OFFPAY_OK;
+                continue;
+            }
+        }
+        c.base = *out;
+        if (rc == OFFPAY_OK)
+            rc = offpay__ledger_read_on(l, k, period_sums_tx, &c);
+    }
+    out->account = account;
+    out->currency = t.currency;
+    if (rc != OFFPAY_OK)
+        memset(out, 0, sizeof *out);
+    return rc;
+}
+
 offpay_err offpay_ledger_transfers_period(offpay_ledger *l, uint64_t account,
                                           uint32_t from, uint32_t to,
                                           uint64_t after, size_t max,

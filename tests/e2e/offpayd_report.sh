@@ -100,6 +100,17 @@ expect_http 200 - "the report of the day so far"
   = "[false,true,3,null,[\"Bakery A\",\"Kiosk B\",\"Cafe C\"]]" ] \
   && ok "not final, every merchant, in id order" || fail "report: $(jq -c '[.final, .complete, .count, .next_after]' resp.json)"
 same_as_statement "$MIDA" "$T0" "$((NOW + 5))"
+# the account's history of the same period has its balances and sums too
+# (since 0.28.0): the report's, whatever the page holds
+cp resp.json rep.json
+api GET "/v1/admin/accounts/$MA/transfers?from=$T0&to=$((NOW + 5))&limit=1"
+[ "$(jq -c '.period | [.opening_balance.minor, .movement_sums.settled.minor, .movement_sums.refunds.minor, .movement_sums.withdrawals.minor, .closing_balance.minor]' resp.json)" = "[0,1800,-100,-500,1200]" ] \
+  && [ "$(jget .count)" = 1 ] \
+  && ok "GET /v1/admin/accounts/N/transfers?from&to: the period's balances 0.00 to 12.00, as the report's" \
+  || fail "transfers period: $(jq -c .period resp.json)"
+api GET "/v1/admin/accounts/$MA/transfers"
+[ "$(jq -c 'has("period")' resp.json)" = false ] && ok "no period asked, none given" || fail "period without one: $(cat resp.json)"
+cp rep.json resp.json
 same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
 
 # the command line gives the same report, and says it is not final

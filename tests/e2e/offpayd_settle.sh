@@ -1007,6 +1007,22 @@ run_cli 0 "^2 transfer\(s\)\$" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --to "$d44"
 run_cli 2 "admin transfers: --from is after --to" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$((d44 + 1))" --to "$d44"
+# a period's history has the period's opening and closing balances, and
+# its sums by kind, whatever the page shows (since 0.28.0): before d44
+# and from it, they meet; opening plus the sums is the closing balance
+"$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --to "$((d44 - 1))" --json > p1.json
+"$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$d44" --limit 1 --json > p2.json
+[ "$(jq '.period.closing_balance_minor' p1.json)" = "$(jq '.period.opening_balance_minor' p2.json)" ] \
+  && [ "$(jq '.period.opening_balance_minor' p1.json)" = 0 ] \
+  && [ "$(jq '.period.closing_balance_minor' p2.json)" = "$(jq '.balance_minor' p2.json)" ] \
+  && [ "$(jq '.count' p2.json)" = 1 ] \
+  && [ "$(jq '.period | (.movement_sums | [.settled, .refunds, .deposits, .withdrawals, .other] | map(tonumber * 100) | add) + .opening_balance_minor - .closing_balance_minor' p2.json)" = 0 ] \
+  && ok "admin transfers of a period: its opening and closing balances, $(jq -r .period.opening_balance p2.json) to $(jq -r .period.closing_balance p2.json), the sums between" \
+  || fail "transfers period: $(jq -c .period p1.json) $(jq -c .period p2.json)"
+run_cli 0 "^opening balance $(jq -r .period.opening_balance p2.json) EUR before " -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$d44"
+run_cli 0 "^closing balance 38.00 EUR: the balance now, the period having no end \(no --to; NOT FINAL\)$" -- \
+  "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6" --from "$d44"
 # (offpayd is stopped here: each balance as `admin transfers` reads it)
 ba=$("$OFFPAY" admin transfers --db "$LEDGER" --account "$MA" --json | jq -r .balance)
 bb=$("$OFFPAY" admin transfers --db "$LEDGER" --account "$MB" --json | jq -r .balance)

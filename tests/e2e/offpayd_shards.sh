@@ -280,6 +280,12 @@ api GET "/v1/admin/accounts/$G/transfers?limit=1000"
   && [ "$(jq '[.transfers[] | select(.kind == "deposit")] | length' resp.json)" = 2 ] \
   && ok "guarantee history over both shards: both deposit parts, summing to 260.00" \
   || fail "guarantee history: $status $(cat resp.json)"
+# ... and a period of it (since 0.28.0): its balances summed over the
+# shards' guarantees, 0.00 before, 260.00 after
+api GET "/v1/admin/accounts/$G/transfers?from=0&to=$(( $(date +%s) + 60 ))&limit=1"
+[ "$(jq -c '.period | [.opening_balance.minor, .closing_balance.minor, .movement_sums.deposits.minor + .movement_sums.withdrawals.minor]' resp.json)" = "[0,26000,26000]" ] \
+  && ok "a period of the guarantee's history over both shards: 0.00 to 260.00" \
+  || fail "guarantee period: $(jq -c .period resp.json)"
 # the dashboard's overview sums the shards: one merchant account (its
 # rows on both shards), a guarantee per shard, the wallets of both
 api GET "/v1/admin/overview?width=86400&from=$(($(date +%s) - 86400))"
