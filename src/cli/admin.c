@@ -2600,8 +2600,15 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
            cli_money(p->closing_balance, g.currency, m1, sizeof m1),
            cli_iso_time(to, t1),
            offpay__period_final(to, now) ? "" : " (NOT FINAL)");
-    /* out is below 0: paid to merchants, less what came back */
-    out_net = -(p->covered + p->claims_paid + p->refunds);
+    /* out is below 0: paid to merchants, less what came back (the JSON's
+     * paid_out_net, checked there as here) */
+    if (__builtin_add_overflow(p->covered, p->claims_paid, &out_net) ||
+        __builtin_add_overflow(out_net, p->refunds, &out_net) ||
+        out_net == INT64_MIN) {
+        status = cli_fail("guarantee", OFFPAY_EOVERFLOW);
+        goto out;
+    }
+    out_net = -out_net;
     printf("paid to merchants in the period, less refunds back: %s\n",
            cli_money(out_net, g.currency, m1, sizeof m1));
     printf("balance now %s\n",
@@ -2768,12 +2775,26 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
                (unsigned long)s->to);
     printf("\n");
     /* paid nothing: apart from the lines and their totals */
-    if (s->refused_count > 0) {
+    if (s->refused_count > 0 && s->refused_not_issued == 0) {
         printf("refused: %llu payment(s) accepted by a terminal after its "
                "revocation, charged %s, paid nothing (ETERMINAL_REVOKED)%s\n",
                (unsigned long long)s->refused_count,
                cli_money(s->refused_charged, a->currency, m1, sizeof m1),
                s->refused_count > s->n_refusals ? "; the first listed" : "");
+    } else if (s->refused_count > 0) {
+        /* a credential the ledger did not issue (since 0.28.0): after a
+         * restore, one issued after the backup (docs/operations.md §5) */
+        printf("refused: %llu payment(s) taken at the merchant's terminals "
+               "that nothing pays, charged %s: %llu of a credential the "
+               "ledger did not issue (ENOT_ISSUED), %llu accepted by a "
+               "terminal after its revocation (ETERMINAL_REVOKED)%s\n",
+               (unsigned long long)s->refused_count,
+               cli_money(s->refused_charged, a->currency, m1, sizeof m1),
+               (unsigned long long)s->refused_not_issued,
+               (unsigned long long)(s->refused_count - s->refused_not_issued),
+               s->refused_count > s->n_refusals ? "; the first listed" : "");
+    }
+    if (s->refused_count > 0) {
         for (size_t i = 0; i < s->n_refusals; i++) {
             const offpay_refusal *f = &s->refusals[i];
 
@@ -3301,8 +3322,8 @@ static void report_lines(const char *head, const char *acct_head, uint16_t cur,
 
     printf("%s%llu payment(s) (%llu refused, %llu late): charged %s  paid "
            "%s  covered by the guarantee %s  owed by the guarantee now %s  "
-           "paid later to date %s  refunded to date %s  not paid (refused, "
-           "or beyond the guarantee's rules) %s\n",
+           "paid later to date %s  refunded to date %s  not paid on these "
+           "lines (refused, beyond the rules, or presented again) %s\n",
            head, (unsigned long long)counts[0], (unsigned long long)counts[1],
            (unsigned long long)counts[2],
            cli_money(sums[0], cur, m[0], sizeof m[0]),
@@ -3401,17 +3422,22 @@ static int report_text(offpay_ledger *l, uint32_t from, uint32_t to,
 /* text as one CSV field (RFC 4180): always quoted, quotes doubled, and a
  * text a spreadsheet would run as a formula (=, +, -, @ first) kept as
  * text by a leading apostrophe. */
-static void csv_text(const char *text)
+static void csv_text_to(FILE *f, const char *text)
 {
-    putchar('"');
+    fputc('"', f);
     if (strchr("=+-@", text[0]) != NULL && text[0] != '\0')
-        putchar('\'');
+        fputc('\'', f);
     for (const char *p = text; *p != '\0'; p++) {
         if (*p == '"')
-            putchar('"');
-        putchar(*p);
+            fputc('"', f);
+        fputc(*p, f);
     }
-    putchar('"');
+    fputc('"', f);
+}
+
+static void csv_text(const char *text)
+{
+    csv_text_to(stdout, text);
 }
 
 /* The CSV columns of `admin report --csv`: the period, the merchant, its
@@ -3469,6 +3495,7 @@ static const char statement_csv_head[] =
 
 /* The merchant's terminals' labels, by id (ascending), for the rows. */
 struct csv_labels {
+    FILE                         *f; /* where the rows go */
     offpay_ledger_terminal_entry *v;
     size_t                        n;
     uint32_t                      now; /* read at */
@@ -3505,23 +3532,24 @@ static offpay_err csv_payment_row(const struct csv_labels *c, uint64_t pres,
     char t1[32], t2[32], m[OFFPAY_AMOUNT_TEXT_MAX];
 
     if (pres != 0)
-        printf("%llu", (unsigned long long)pres);
-    printf(",%s,%s,%u,", cli_iso_time(up, t1), cli_iso_time(acc, t2),
-           (unsigned)term);
-    csv_text(csv_label(c, term));
-    printf(",%llu,%u,%s,%s,%s,", (unsigned long long)serial, (unsigned)counter,
-           outcome, reason != OFFPAY_OK ? offpay_errname(reason) : "",
-           late ? "true" : "false");
+        fprintf(c->f, "%llu", (unsigned long long)pres);
+    fprintf(c->f, ",%s,%s,%u,", cli_iso_time(up, t1), cli_iso_time(acc, t2),
+            (unsigned)term);
+    csv_text_to(c->f, csv_label(c, term));
+    fprintf(c->f, ",%llu,%u,%s,%s,%s,", (unsigned long long)serial,
+            (unsigned)counter, outcome,
+            reason != OFFPAY_OK ? offpay_errname(reason) : "",
+            late ? "true" : "false");
     if (case_id != 0)
-        printf("%llu", (unsigned long long)case_id);
-    printf(",%s", offpay_currency_alpha(c->currency));
+        fprintf(c->f, "%llu", (unsigned long long)case_id);
+    fprintf(c->f, ",%s", offpay_currency_alpha(c->currency));
     for (size_t i = 0; i < 7; i++) {
         if (offpay_amount_format(money[i], c->currency, m, sizeof m) !=
             OFFPAY_OK)
             return OFFPAY_ERANGE;
-        printf(",%s", m);
+        fprintf(c->f, ",%s", m);
     }
-    printf(",%s\r\n", cli_iso_time(c->now, t1));
+    fprintf(c->f, ",%s\r\n", cli_iso_time(c->now, t1));
     return OFFPAY_OK;
 }
 
@@ -3538,15 +3566,61 @@ static int csv_refusal(const offpay_refusal *f, void *p)
     return c->rc != OFFPAY_OK;
 }
 
-/* `admin statement --csv`: every payment of the period (all its pages),
- * then the refused ones; the account's movements are `admin transfers
- * --account A --from --to`'s. */
+/* A statement line of `admin statement --csv` (offpay_ledger_statement
+ * period's callback): its row, unless of another terminal or at or below
+ * --after. */
+struct csv_lines {
+    struct csv_labels              *c;
+    const offpay_statement_account *acct; /* its currency set before */
+    uint32_t                        terminal;
+    uint64_t                        after;
+    offpay_err                      rc;
+};
+
+static int csv_line(const offpay_statement_line *x, void *p)
+{
+    struct csv_lines *k = p;
+    int64_t           owed = 0, money[7];
+
+    if ((k->terminal != 0 && x->terminal_id != k->terminal) ||
+        x->presentment <= k->after)
+        return 0;
+    /* a claim on the guarantee (settlement.md §5), as the report has it */
+    if (x->reason == OFFPAY_EFUNDS && x->charged > x->paid)
+        owed = x->charged - x->paid - x->paid_later;
+    if (owed < 0)
+        owed = 0;
+    money[0] = x->charged;
+    money[1] = x->paid;
+    money[2] = x->covered;
+    money[3] = x->paid_later;
+    money[4] = owed;
+    money[5] = x->charged - x->paid - x->paid_later - owed;
+    money[6] = x->refunded;
+    k->c->currency = k->acct->currency;
+    k->rc = csv_payment_row(k->c, x->presentment, x->uploaded_at,
+                            x->accepted_at, x->terminal_id, x->serial,
+                            x->counter, offpay__outcome_name(x->outcome),
+                            x->reason, x->late, x->case_id, money);
+    return k->rc != OFFPAY_OK;
+}
+
+/* `admin statement --csv`: every payment of the period in one read of the
+ * ledger (no page), then the refused ones (not again with --after, which
+ * continues the payments only). The rows are written to memory first:
+ * a read that fails half way prints nothing but the error, so that an
+ * import never takes part of a month for all of it. The account's
+ * movements are `admin transfers --account A --from --to`'s. */
 static int statement_csv(offpay_ledger *l, offpay__statement *s)
 {
-    struct csv_labels c;
-    uint32_t          after = 0;
-    offpay_err        rc = OFFPAY_OK;
-    int               status = EXIT_OK;
+    struct csv_labels        c;
+    struct csv_lines         k;
+    offpay_statement_account acct;
+    uint32_t                 after = 0;
+    offpay_err               rc = OFFPAY_OK;
+    char                    *buf = NULL;
+    size_t                   len = 0;
+    FILE                    *mem;
 
     memset(&c, 0, sizeof c);
     c.terminal = s->terminal;
@@ -3576,67 +3650,49 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
         if (n < OFFPAY_LEDGER_TERMINALS_MAX)
             break;
     }
+    mem = rc == OFFPAY_OK ? open_memstream(&buf, &len) : NULL;
+    if (rc == OFFPAY_OK && mem == NULL)
+        rc = OFFPAY_ENOMEM;
+    if (rc == OFFPAY_OK) {
+        c.f = mem;
+        fputs(statement_csv_head, mem);
+        memset(&k, 0, sizeof k);
+        memset(&acct, 0, sizeof acct);
+        k.c = &c;
+        k.acct = &acct;
+        k.terminal = s->terminal;
+        k.after = s->after;
+        rc = offpay_ledger_statement_period(l, s->merchant, s->from, s->to,
+                                            csv_line, NULL, &k, &acct);
+        if (rc == OFFPAY_OK && k.rc != OFFPAY_OK)
+            rc = k.rc;
+        c.currency = acct.currency;
+        if (rc == OFFPAY_OK && s->after == 0) {
+            c.rc = OFFPAY_OK;
+            rc = offpay_ledger_refusals(l, s->merchant, s->from, s->to,
+                                        csv_refusal, &c);
+            if (c.rc != OFFPAY_OK)
+                rc = c.rc;
+        }
+        if (fclose(mem) != 0 && rc == OFFPAY_OK)
+            rc = OFFPAY_ENOMEM;
+    }
+    free(c.v);
     if (rc == OFFPAY_ENOTFOUND) {
+        free(buf);
         fprintf(stderr,
                 "offpay: admin statement: no merchant %llu ('offpay admin "
                 "merchants' lists them) (ENOTFOUND)\n",
                 (unsigned long long)s->merchant);
-        free(c.v);
         return EXIT_REJECTED;
     }
-    if (rc == OFFPAY_OK)
-        fputs(statement_csv_head, stdout);
-    /* the lines, a statement's page after another */
-    while (rc == OFFPAY_OK) {
-        rc = offpay__statement_read(l, s);
-        c.currency = s->acct.currency;
-        for (size_t i = 0; rc == OFFPAY_OK && i < s->n; i++) {
-            const offpay_statement_line *x = &s->lines[i];
-            int64_t                      owed = x->reason == OFFPAY_EFUNDS
-                                                    ? x->charged - x->paid - x->paid_later
-                                                    : 0;
-            int64_t                      money[7];
-
-            if (owed < 0)
-                owed = 0;
-            money[0] = x->charged;
-            money[1] = x->paid;
-            money[2] = x->covered;
-            money[3] = x->paid_later;
-            money[4] = owed;
-            money[5] = x->charged - x->paid - x->paid_later - owed;
-            money[6] = x->refunded;
-            rc = csv_payment_row(&c, x->presentment, x->uploaded_at,
-                                 x->accepted_at, x->terminal_id, x->serial,
-                                 x->counter, offpay__outcome_name(x->outcome),
-                                 x->reason, x->late, x->case_id, money);
-        }
-        if (rc != OFFPAY_OK || s->beyond == 0 || s->n == 0)
-            break;
-        /* the next page: the same period above the last line */
-        s->after = s->lines[s->n - 1].presentment;
-        offpay__statement_free(s);
-        s->n = 0;
-        s->count = s->beyond = 0;
-        s->paid = s->covered = s->refunded = 0;
-        s->n_moves = 0;
-        s->moves_count = 0;
-        s->n_refusals = 0;
-        s->refused_count = 0;
-        s->refused_charged = 0;
+    if (rc != OFFPAY_OK) {
+        free(buf);
+        return cli_fail("statement", rc);
     }
-    /* then what was refused, every one */
-    if (rc == OFFPAY_OK) {
-        c.rc = OFFPAY_OK;
-        rc = offpay_ledger_refusals(l, s->merchant, s->from, s->to, csv_refusal,
-                                    &c);
-        if (c.rc != OFFPAY_OK)
-            rc = c.rc;
-    }
-    if (rc != OFFPAY_OK)
-        status = cli_fail("statement", rc);
-    free(c.v);
-    return status;
+    fwrite(buf, 1, len, stdout);
+    free(buf);
+    return EXIT_OK;
 }
 
 /* `admin report`: the settlement report of GET /v1/admin/report over
@@ -4974,7 +5030,8 @@ int cli_admin(int argc, char **argv)
                                    "revoke-credential, close-merchant, "
                                    "label-terminal, revoke-terminal, "
                                    "transfers, statement, "
-                                   "report, refund, deposit, withdraw, "
+                                   "report, guarantee, refund, deposit, "
+                                   "withdraw, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
                                    "terminals, keys)");

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "core/message_int.h"
 #include "cli/cli.h"
 
 static const char help[] =
@@ -538,6 +539,12 @@ static int cmd_terminal_cred(const void *args, const char *arg CLI_UNUSED)
                                "are required");
     if (parse_ulong(a->merchant_id, UINT64_MAX, &merchant) != 0)
         return cli_usage_error("--merchant-id: a non-negative number");
+    /* a new name: none of the characters that show nothing either */
+    if (!offpay__utf8_input_ok((const uint8_t *)a->name, strlen(a->name)))
+        return cli_usage_error("--name: 1 to %d bytes of UTF-8 without "
+                               "control characters or characters that "
+                               "show nothing",
+                               OFFPAY_NAME_MAX);
     if (cli_parse_key(a->terminal_key, pk) != 0 ||
         cli_currency(a->currency, &currency) != 0)
         return EXIT_USAGE;

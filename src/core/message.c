@@ -53,27 +53,76 @@ size_t offpay__utf8_cut(const char *s, size_t max)
 }
 
 /*
- * 1 for a character that shows nothing, or changes the direction of what
- * follows, and so could make one merchant's name look like another's on the
- * payer's screen (docs/protocol.md §2.3): Unicode's default-ignorable code
- * points and the fillers that render blank, but not the variation selectors
- * (U+FE00..U+FE0F, U+E0100..U+E01EF), which an emoji's own form needs.
+ * 1 for a character that shows nothing, beyond the ones the name rule of
+ * docs/protocol.md §2.3 refuses in every decoded name: Unicode's other
+ * default-ignorable code points and the fillers that render blank (but not
+ * the variation selectors, U+FE00..U+FE0F and U+E0100..U+E01EF, which an
+ * emoji's own form needs). New text is refused with them since 0.28.0
+ * (offpay__utf8_input_ok); a name signed before stays decodable.
  */
-static int invisible(uint32_t cp)
+static int invisible_more(uint32_t cp)
 {
     static const uint32_t ranges[][2] = {
-        {0x00ad, 0x00ad},   {0x034f, 0x034f},   {0x061c, 0x061c},
-        {0x115f, 0x1160},   {0x17b4, 0x17b5},   {0x180b, 0x180f},
-        {0x200b, 0x200f},   {0x202a, 0x202e},   {0x2060, 0x206f},
-        {0x3164, 0x3164},   {0xfeff, 0xfeff},   {0xffa0, 0xffa0},
-        {0xfff0, 0xfffb},   {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a},
-        {0xe0000, 0xe00ff}, {0xe01f0, 0xe0fff},
+        {0x034f, 0x034f},   {0x115f, 0x1160},   {0x17b4, 0x17b5},
+        {0x180b, 0x180f},   {0x2065, 0x2065},   {0x206a, 0x206f},
+        {0x3164, 0x3164},   {0xffa0, 0xffa0},   {0xfff0, 0xfffb},
+        {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0000, 0xe00ff},
+        {0xe01f0, 0xe0fff},
     };
 
     for (size_t k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
         if (cp >= ranges[k][0] && cp <= ranges[k][1])
             return 1;
     return 0;
+}
+
+static int variation_selector(uint32_t cp)
+{
+    return (cp >= 0xfe00 && cp <= 0xfe0f) || (cp >= 0xe0100 && cp <= 0xe01ef);
+}
+
+/* The code point at s[i] of valid UTF-8, and its length into *len. */
+static uint32_t utf8_at(const uint8_t *s, size_t i, size_t *len)
+{
+    uint8_t c = s[i];
+
+    if (c < 0x80) {
+        *len = 1;
+        return c;
+    }
+    if (c < 0xe0) {
+        *len = 2;
+        return ((uint32_t)(c & 0x1f) << 6) | (s[i + 1] & 0x3fu);
+    }
+    if (c < 0xf0) {
+        *len = 3;
+        return ((uint32_t)(c & 0x0f) << 12) |
+               ((uint32_t)(s[i + 1] & 0x3f) << 6) | (s[i + 2] & 0x3fu);
+    }
+    *len = 4;
+    return ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[i + 1] & 0x3f) << 12) |
+           ((uint32_t)(s[i + 2] & 0x3f) << 6) | (s[i + 3] & 0x3fu);
+}
+
+int offpay__utf8_input_ok(const uint8_t *s, size_t n)
+{
+    uint32_t prev = 0;
+    size_t   len;
+
+    if (!offpay__utf8_display_ok(s, n))
+        return 0;
+    for (size_t i = 0; i < n; i += len) {
+        uint32_t cp = utf8_at(s, i, &len);
+
+        /* a variation selector only right after a character beyond ASCII
+         * that is not one itself: an emoji's form, not a hidden mark
+         * after a letter or a run of them */
+        if (invisible_more(cp) || (variation_selector(cp) &&
+                                   (prev < 0x80 || variation_selector(prev))))
+            return 0;
+        prev = cp;
+    }
+    return 1;
 }
 
 int offpay__utf8_display_ok(const uint8_t *s, size_t n)
@@ -111,10 +160,14 @@ int offpay__utf8_display_ok(const uint8_t *s, size_t n)
             cp = (cp << 6) | (s[i + k] & 0x3fu);
         }
         /* Overlong forms, surrogates, beyond Unicode, C1 controls, and the
-         * invisible characters. */
+         * invisible or direction-changing format characters that could make
+         * one merchant's name look like another's on the payer's screen. */
         if ((extra == 2 && cp < 0x800) || (extra == 3 && cp < 0x10000) ||
             (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff ||
-            (cp >= 0x80 && cp <= 0x9f) || invisible(cp))
+            (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c ||
+            (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x202a && cp <= 0x202e) ||
+            (cp >= 0x2060 && cp <= 0x2064) || (cp >= 0x2066 && cp <= 0x2069) ||
+            cp == 0xfeff)
             return 0;
         i += extra + 1;
     }

@@ -38,6 +38,15 @@ offpay_err offpay__revlist_signed_bytes(const offpay_revlist *l, uint8_t *out,
  * format characters (docs/protocol.md §2.3, the name rule). */
 int offpay__utf8_display_ok(const uint8_t *s, size_t n);
 
+/* 1 when s[0..n) is also fit as new text a person will read (a merchant's
+ * name at its registration, a label, a reference, a case's words): the name
+ * rule, and none of the other characters that show nothing (Unicode's
+ * default-ignorable code points, the Hangul fillers), and a variation
+ * selector only right after a character beyond ASCII that is not one.
+ * Since 0.28.0; what was signed or stored before is read by the name rule
+ * alone. */
+int offpay__utf8_input_ok(const uint8_t *s, size_t n);
+
 /* How many of the first max bytes of UTF-8 text s (longer than max) to
  * keep so that no character is cut in two: max, or less, back to the
  * start of the character s[max] continues. */

@@ -195,8 +195,9 @@ void srv_account_transfers(srv_req *r, srv_reply *out)
             json_boolean(offpay__period_final((uint32_t)to, r->now)));
         json_object_set_new(j, "count", json_integer((json_int_t)n));
         json_object_set_new(j, "transfers", arr != NULL ? arr : json_null());
-        /* a period asked: its balances, whatever the page (since 0.28.0) */
-        if (qf != NULL || qt != NULL)
+        /* a period asked (as the CLI's: from above 0, or a to): its
+         * balances, whatever the page (since 0.28.0) */
+        if (from != 0 || to != UINT32_MAX)
             json_object_set_new(
                 j, "period",
                 period_json(r, id, (uint32_t)from, (uint32_t)to, a.currency));

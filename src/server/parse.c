@@ -413,8 +413,8 @@ static int field_value(const json_t *j, const srv_field *f, srv_value *v)
          * line or a reason in two, a bidirectional mark show it in another
          * order */
         v->s = str_of(j, f->max);
-        return v->s != NULL && offpay__utf8_display_ok((const uint8_t *)v->s,
-                                                       json_string_length(j))
+        return v->s != NULL && offpay__utf8_input_ok((const uint8_t *)v->s,
+                                                     json_string_length(j))
                    ? 0
                    : -1;
     case SRV_FT_ID:

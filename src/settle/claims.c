@@ -231,11 +231,15 @@ static offpay_err period_tx(offpay_ledger *l, void *p)
     *o = c->base;
     rc = l->ops->account_singleton_find(l->store, OFFPAY_ACCOUNT_GUARANTEE,
                                         c->currency, &account);
-    if (rc == OFFPAY_ENOTFOUND)
-        return OFFPAY_OK; /* no guarantee on this shard: nothing here */
-    if (rc == OFFPAY_OK)
+    /* no guarantee on this shard: no money of it here, but its claims
+     * still wait (an overspend in a currency without a guarantee is owed) */
+    if (rc == OFFPAY_ENOTFOUND) {
+        rc = OFFPAY_OK;
+        account = 0;
+    }
+    if (rc == OFFPAY_OK && account != 0)
         rc = l->ops->balance(l->store, account, &b);
-    if (rc == OFFPAY_OK)
+    if (rc == OFFPAY_OK && account != 0)
         rc = l->ops->account_period(l->store, account, c->from, c->to, sums,
                                     period_move, c);
     if (rc == OFFPAY_OK && c->moves_done < 0)

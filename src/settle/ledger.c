@@ -925,7 +925,7 @@ int offpay__text_ok(const char *text, size_t max)
     size_t n = text != NULL ? strlen(text) : 0;
 
     return n >= 1 && n <= max &&
-           offpay__utf8_display_ok((const uint8_t *)text, n);
+           offpay__utf8_input_ok((const uint8_t *)text, n);
 }
 
 int offpay__ref_ok(const char *ref)
@@ -1669,7 +1669,9 @@ offpay_err offpay_ledger_merchant_add(offpay_ledger *l, const char *name,
     if (l == NULL || name == NULL || merchant_id == NULL)
         return OFFPAY_EINVAL;
     n = strlen(name);
-    if (n == 0 || n > OFFPAY_NAME_MAX)
+    /* a new name: the text rule (no character that shows nothing) */
+    if (n == 0 || n > OFFPAY_NAME_MAX ||
+        !offpay__text_ok(name, OFFPAY_NAME_MAX))
         return OFFPAY_EINVAL;
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;
@@ -2057,7 +2059,8 @@ offpay_err offpay_ledger_merchant_add_once(offpay_ledger *l, const char *key,
         !offpay_ledger_request_key_ok(key))
         return OFFPAY_EINVAL;
     n = strlen(name);
-    if (n == 0 || n > OFFPAY_NAME_MAX)
+    if (n == 0 || n > OFFPAY_NAME_MAX ||
+        !offpay__text_ok(name, OFFPAY_NAME_MAX))
         return OFFPAY_EINVAL;
     if (offpay_currency_alpha(currency) == NULL)
         return OFFPAY_ECURRENCY_UNKNOWN;

@@ -303,19 +303,36 @@ int offpay__guarantee_withdraw_warning(offpay_ledger *l, uint16_t currency,
     const char             *alpha = offpay_currency_alpha(currency);
     char                    held[OFFPAY__MONEY_TEXT_MAX];
     char                    owed[OFFPAY__MONEY_TEXT_MAX];
+    int64_t                 parts[OFFPAY_SHARDS_MAX];
+    size_t                  n_parts = 0, at = 0;
+    char                    empty[160] = "";
 
     if (offpay_ledger_guarantee_period(l, currency, now, now, NULL, NULL, NULL,
-                                       &p) != OFFPAY_OK)
+                                       &p) != OFFPAY_OK ||
+        offpay_ledger_guarantee_parts(l, currency, parts, &n_parts) !=
+            OFFPAY_OK)
         return -1;
     offpay__money_text(p.balance, currency, held);
     offpay__money_text(p.owed, currency, owed);
+    /* on a sharded ledger each shard's part covers its own shard's
+     * overspends alone (settlement.md §11): an empty part is said, even
+     * while another holds money */
+    for (size_t k = 0; n_parts > 1 && k < n_parts; k++)
+        if (parts[k] <= 0 && at + 16 < sizeof empty)
+            at += (size_t)snprintf(empty + at, sizeof empty - at, "%s%zu",
+                                   at == 0 ? "" : ", ", k);
     snprintf(buf, OFFPAY__WITHDRAW_TEXT_MAX,
              "the %s guarantee holds %s now and owes %s in %llu open "
-             "claim(s): what terminals accept offline beyond a payer's "
+             "claim(s)%s%s%s: what terminals accept offline beyond a payer's "
              "escrow is paid from it, and what it cannot pay is owed to the "
              "merchant until it is funded again ('offpay admin guarantee "
              "--currency %s')",
-             alpha, held, owed, (unsigned long long)p.n_owed, alpha);
+             alpha, held, owed, (unsigned long long)p.n_owed,
+             at > 0 ? "; the part of shard(s) " : "", empty,
+             at > 0 ? " is empty, and a shard's part alone pays its own "
+                      "shard's overspends"
+                    : "",
+             alpha);
     return 1;
 }
 
@@ -450,6 +467,8 @@ static int on_refusal(const offpay_refusal *f, void *ctx)
     if (s->terminal != 0 && f->terminal_id != s->terminal)
         return 0;
     s->refused_count++;
+    if (f->reason == OFFPAY_ENOT_ISSUED)
+        s->refused_not_issued++;
     if (__builtin_add_overflow(s->refused_charged, f->charged,
                                &s->refused_charged))
         s->refused_charged = INT64_MAX; /* never met: said by its cap */
@@ -770,7 +789,8 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
      * period's loss as money moved (covered and claims paid are out,
      * below 0) */
     if (__builtin_add_overflow(p->covered, p->claims_paid, &out_net) ||
-        __builtin_add_overflow(out_net, p->refunds, &out_net))
+        __builtin_add_overflow(out_net, p->refunds, &out_net) ||
+        out_net == INT64_MIN)
         bad = 1;
     if (bad) {
         json_decref(moves);

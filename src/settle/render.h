@@ -85,6 +85,9 @@ typedef struct offpay__statement {
     size_t          n_refusals;
     uint64_t        refused_count;
     int64_t         refused_charged;
+    /* of refused_count, those refused ENOT_ISSUED (a credential the
+     * ledger did not issue; kept since 0.28.0); the rest ETERMINAL_REVOKED */
+    uint64_t refused_not_issued;
 } offpay__statement;
 #define OFFPAY__STATEMENT_REFUSALS 100u
 

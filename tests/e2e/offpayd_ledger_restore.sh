@@ -135,6 +135,13 @@ balances "esc=esc/$S1:9207 A=$MA:793" "each lost payment of w1 paid once again, 
 "$OFFPAY" terminal journal --terminal ta > j.txt
 grep -qE "^22 .*  refused: ENOT_ISSUED \(offpayd's ledger lost it after paying 4.00\)$" j.txt \
   && ok "journal: 4.00 refused now, paid before the ledger lost it" || fail "journal text: $(cat j.txt)"
+# the merchant's statement keeps it as refused (since 0.28.0): after a
+# restore the ledger itself says which merchant took what nothing pays
+run_cli 0 "^refused: 1 payment\(s\) taken at the merchant's terminals that nothing pays, charged 4\.00 EUR: 1 of a credential the ledger did not issue \(ENOT_ISSUED\), 0 accepted by a terminal after its revocation \(ETERMINAL_REVOKED\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MID"
+api GET "/v1/admin/merchants/$MID/statement"
+[ "$(jq -c '[.refused.count, [.refused.lines[] | [.reason, .charged.decimal]]]' resp.json)" = '[1,[["ENOT_ISSUED","4.00"]]]' ] \
+  && ok "its statement lists the 4.00 refused ENOT_ISSUED" || fail "statement refused: $(jq -c .refused resp.json)"
 "$OFFPAY" terminal export --terminal ta --passphrase-file tp exp >/dev/null
 grep -qE "^22,.*,rejected,0,0.00,ENOT_ISSUED,,uploaded_again,400,0,0.00"$'\r'"$" exp/payments.csv \
   && grep -qE "^20,.*,settled,1,0.01,,,,,0,0.00"$'\r'"$" exp/payments.csv \

@@ -156,7 +156,7 @@ run_cli 2 "give --json or --csv, not both" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --csv --json
 run_cli 0 "NOT FINAL: payments may still be uploaded into it; final from " -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
-run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee now 3.00 EUR  paid later to date 1.00 EUR  refunded to date 0.00 EUR  not paid \(refused, or beyond the guarantee's rules\) 0.00 EUR$" -- \
+run_cli 0 "merchant $MIDB \"Kiosk B\" EUR  1 payment\(s\) \(0 refused, 0 late\): charged 6.00 EUR  paid 2.00 EUR  covered by the guarantee 0.00 EUR  owed by the guarantee now 3.00 EUR  paid later to date 1.00 EUR  refunded to date 0.00 EUR  not paid on these lines \(refused, beyond the rules, or presented again\) 0.00 EUR$" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"
 run_cli 0 "account $MA: opening 0.00 EUR  settled \+18.00 EUR  refunds -1.00 EUR  deposits 0.00 EUR  withdrawals -5.00 EUR  other 0.00 EUR  closing 12.00 EUR" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))"

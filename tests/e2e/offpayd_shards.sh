@@ -861,6 +861,14 @@ for k in 0 1; do
   [ "$p" = 0 ] || api POST "/v1/admin/accounts/$G/withdraw" "{\"amount\":\"$(eur "$p")\"}"
 done
 [ "$(parts)" = "[0,0]" ] && ok "the guarantee's parts both emptied" || fail "parts: $(parts)"
+# a withdrawal that empties one part while the other holds money says so
+# (since 0.28.0): each part pays its own shard's overspends alone
+api POST "/v1/admin/accounts/$G/deposit" '{"amount":"0.02"}'
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"0.01"}'
+jget .warning | grep -qF "the EUR guarantee holds 0.01 EUR now and owes 0.00 EUR in 0 open claim(s); the part of shard(s) 0 is empty, and a shard's part alone pays its own shard's overspends" \
+  && ok "the withdrawal that empties shard 0's part says so, 0.01 still held" || fail "sharded withdrawal warning: $(cat resp.json)"
+api POST "/v1/admin/accounts/$G/withdraw" '{"amount":"0.01"}'
+[ "$(parts)" = "[0,0]" ] || fail "parts again: $(parts)"
 new_wallet w10 "$W2" 2.00; S10=$SERIAL
 [ "$S10" -ge "$R1" ] || fail "w10's credential $S10 not on shard 1"
 cp w10 w10copy; cp w10.log w10copy.log

@@ -1320,6 +1320,21 @@ static void test_cached_credential_needs_every_byte(void)
     drop_world(&w);
 }
 
+/* offpay_ledger_refusals' callback: how many, and the last. */
+struct refusals_seen {
+    size_t         n;
+    offpay_refusal last;
+};
+
+static int refusal_seen(const offpay_refusal *f, void *ctx)
+{
+    struct refusals_seen *s = ctx;
+
+    s->n++;
+    s->last = *f;
+    return 0;
+}
+
 /* A credential the issuer signed elsewhere (the offline `offpay issuer
  * wallet-credential`) under a serial the ledger gave another wallet: its
  * payments are not the ledger's credential's, and must not touch its
@@ -1331,7 +1346,10 @@ static void refused_as_not_issued(world *w)
     uint8_t              code[OFFPAY_PAYMENT_BOUND_BYTES];
     size_t               n;
     offpay_settle_result r;
+    struct refusals_seen before = {0, {0}}, seen = {0, {0}};
 
+    REQUIRE_OK(offpay_ledger_refusals(w->l, w->merchant[0], 0, UINT32_MAX,
+                                      refusal_seen, &before));
     REQUIRE_OK(offpay_issuer_sign_wallet_cred(w->issuer.sk, &w->cred));
     n = make_code(w, 1, CENTS(7), T0 + 10, 0, code);
     r = settle(w, 0, code, n, CENTS(7), T0 + 20, T0 + 3600);
@@ -1339,6 +1357,15 @@ static void refused_as_not_issued(world *w)
           r.reason == OFFPAY_ENOT_ISSUED);
     CHECK(escrow(w) == CENTS(50));
     CHECK(balance(w, w->merchant_acct[0]) == 0);
+    /* kept as the merchant's refusal (since 0.28.0), once however often
+     * the terminal sends it: its terminal took 7.00 nothing pays */
+    r = settle(w, 0, code, n, CENTS(7), T0 + 20, T0 + 3601);
+    CHECK(r.outcome == OFFPAY_SETTLE_REJECTED &&
+          r.reason == OFFPAY_ENOT_ISSUED);
+    REQUIRE_OK(offpay_ledger_refusals(w->l, w->merchant[0], 0, UINT32_MAX,
+                                      refusal_seen, &seen));
+    CHECK(seen.n == before.n + 1 && seen.last.reason == OFFPAY_ENOT_ISSUED &&
+          seen.last.charged == CENTS(7) && seen.last.serial == w->cred.serial);
 }
 
 static void test_credential_not_issued_by_the_ledger_is_refused(void)
@@ -2235,21 +2262,6 @@ static void test_bound_code_presented_again_is_paid_nothing(void)
     CHECK(balance(&w, w.merchant_acct[0]) == CENTS(35));
     CHECK(audit_ok(&w));
     drop_world(&w);
-}
-
-/* offpay_ledger_refusals' callback: how many, and the last. */
-struct refusals_seen {
-    size_t         n;
-    offpay_refusal last;
-};
-
-static int refusal_seen(const offpay_refusal *f, void *ctx)
-{
-    struct refusals_seen *s = ctx;
-
-    s->n++;
-    s->last = *f;
-    return 0;
 }
 
 static void test_revoked_terminal_settles_only_what_came_before(void)

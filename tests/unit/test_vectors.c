@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 
+#include "core/message_int.h"
 #include "harness.h"
 
 #define VECTORS OFFPAY_SOURCE_DIR "/tests/vectors/messages.json"
@@ -901,27 +902,37 @@ static void test_decode_precedence(void)
     CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_EMALFORMED);
     b[62] = 0xc3, b[63] = 0xa8; /* "è": well-formed, decodes */
     CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_OK);
-    /* Characters that show nothing (§2.3) at " Zü" (bytes 64..67): the
-     * Hangul filler U+3164, a tag character, the combining grapheme
-     * joiner; beside them a visible Hangul letter and an emoji's
-     * variation selector decode. */
+    /* Characters that show nothing beyond §2.3's list, at " Zü" (bytes
+     * 64..67): the Hangul filler U+3164, a tag character, the combining
+     * grapheme joiner U+034F, U+115F, U+206A: a name signed with one
+     * before 0.28.0 still decodes (new text refuses them:
+     * offpay__utf8_input_ok, below) */
     static const struct {
-        uint8_t    at[4];
-        offpay_err want;
+        uint8_t at[4];
+        int     input_ok;
     } shown[] = {
-        {{0xe3, 0x85, 0xa4, 'x'}, OFFPAY_EMALFORMED},  /* U+3164 */
-        {{0xf3, 0xa0, 0x81, 0x81}, OFFPAY_EMALFORMED}, /* U+E0041 */
-        {{0xcd, 0x8f, 'x', 'x'}, OFFPAY_EMALFORMED},   /* U+034F */
-        {{0xe1, 0x85, 0x9f, 'x'}, OFFPAY_EMALFORMED},  /* U+115F */
-        {{0xe2, 0x81, 0xaa, 'x'}, OFFPAY_EMALFORMED},  /* U+206A */
-        {{0xe3, 0x85, 0xa3, 'x'}, OFFPAY_OK},          /* U+3163, shown */
-        {{0xef, 0xb8, 0x8f, 'x'}, OFFPAY_OK},          /* U+FE0F */
+        {{0xe3, 0x85, 0xa4, 'x'}, 0},  /* U+3164 */
+        {{0xf3, 0xa0, 0x81, 0x81}, 0}, /* U+E0041 */
+        {{0xcd, 0x8f, 'x', 'x'}, 0},   /* U+034F */
+        {{0xe1, 0x85, 0x9f, 'x'}, 0},  /* U+115F */
+        {{0xe2, 0x81, 0xaa, 'x'}, 0},  /* U+206A */
+        {{'x', 0xef, 0xb8, 0x8f}, 0},  /* U+FE0F after a letter */
+        {{0xe3, 0x85, 0xa3, 'x'}, 1},  /* U+3163, shown */
+        {{0xe2, 0x98, 0x95, 'x'}, 1},  /* U+2615 */
     };
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++) {
         n = bytes_of("terminal_credential", b);
         memcpy(b + 64, shown[k].at, 4);
-        CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), shown[k].want);
+        CHECK_ERR(offpay_terminal_cred_decode(b, n, &m.u.tcred), OFFPAY_OK);
+        CHECK(offpay__utf8_input_ok(b + 59, b[58]) == shown[k].input_ok);
     }
+    /* an emoji's variation selector, right after it: new text takes it;
+     * two in a row, or one first, it does not */
+    CHECK(offpay__utf8_input_ok((const uint8_t *)"Caf\xe2\x98\x95\xef\xb8\x8f",
+                                9) == 1);
+    CHECK(offpay__utf8_input_ok(
+              (const uint8_t *)"\xe2\x98\x95\xef\xb8\x8f\xef\xb8\x8f", 9) == 0);
+    CHECK(offpay__utf8_input_ok((const uint8_t *)"\xef\xb8\x8f", 3) == 0);
 
     /* Request: amount, then currency, both after trailing. */
     n = bytes_of("request", b);

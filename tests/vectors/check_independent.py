@@ -237,15 +237,9 @@ def read_header(r, types):
     return msg_type
 
 
-# §2.3's list: Unicode's default-ignorable code points and the Hangul
-# fillers, less the variation selectors.
-INVISIBLE = {0xAD, 0x34F, 0x61C, 0x3164, 0xFEFF, 0xFFA0} | \
-    set(range(0x115F, 0x1161)) | set(range(0x17B4, 0x17B6)) | \
-    set(range(0x180B, 0x1810)) | set(range(0x200B, 0x2010)) | \
-    set(range(0x202A, 0x202F)) | set(range(0x2060, 0x2070)) | \
-    set(range(0xFFF0, 0xFFFC)) | set(range(0x1BCA0, 0x1BCA4)) | \
-    set(range(0x1D173, 0x1D17B)) | set(range(0xE0000, 0xE0100)) | \
-    set(range(0xE01F0, 0xE1000))
+INVISIBLE = {0xAD, 0x61C, 0xFEFF} | set(range(0x200B, 0x2010)) | \
+    set(range(0x202A, 0x202F)) | set(range(0x2060, 0x2065)) | \
+    set(range(0x2066, 0x206A))
 
 
 def name_ok(name):
