@@ -92,6 +92,13 @@ st=0; out=$("$OFFPAY" terminal sync --terminal gm2 --passphrase-file tp --server
   && ok "gm2's sync: paid 5.00, EDUPLICATE_MERCHANT, why and not to refund the first charge, exit 1" \
   || fail "gm2 sync ($st): $out"
 balances "esc=esc/$SD:0 M=$MG:2000" "the merchant paid the code's 20.00, once"
+# the report: 30.00 charged at the gates, 20.00 paid, and the 10.00 the
+# second gate charged beyond the code is unpaid (since 0.28.0), neither
+# owed nor paid later: what no one pays
+api GET "/v1/admin/report"
+[ "$(jq -c --arg m "$MERCHANT" '.merchants[] | select(.merchant == $m) | [.charged.minor, .paid.minor, .owed.minor, .paid_later.minor, .unpaid.minor]' resp.json)" = "[3000,2000,0,0,1000]" ] \
+  && ok "report: the gates' 30.00 charged, 20.00 paid, 10.00 unpaid (the duplicate beyond the code)" \
+  || fail "report of the gates: $(jq -c --arg m "$MERCHANT" '.merchants[] | select(.merchant == $m)' resp.json)"
 audit_passes "the merchant's duplicate"
 
 # ---- 1c. a duplicate the guarantee owes, said as owed at the sync --------
