@@ -418,6 +418,9 @@ async function table(page, id) {
           t.report.synced_at -= OLD;
         } else if (t.revoked) {
           t.report = { reported_at: o.time - OLD, synced_at: o.time - OLD, pending: 0 };
+        } else {
+          // a live one that never reported, registered 73 hours earlier
+          t.created_at -= OLD;
         }
         // and revoked before the ledger kept reasons (offpayd gives null)
         if (t.revoked) t.revoke_reason = null;
@@ -433,6 +436,14 @@ async function table(page, id) {
       (t.cells[7].text === 'active') === t.data.attention.split(' ').includes('sync')),
     'a last sync over 72 h old said in the terminal\'s row (needs attention: last sync 3 d 1 h ago), a revoked terminal\'s not',
     old.map((t) => [t.data.terminal, t.data.attention, t.cells[9].text]));
+    // a live terminal that never reported, registered 73 hours ago: said
+    // (since 0.28.0); before, "not known (no report)" for good
+    const never = old.filter((t) => t.cells[3].text === 'not reported' && t.cells[7].text === 'active');
+    check('never_reported', never.length >= 1 && never.every((t) =>
+      t.cells[9].text === 'needs attention: never reported, registered 3 d 1 h ago' &&
+      t.data.attention === 'never'),
+    'a live terminal registered over 72 h ago that never reported said in its row (needs attention: never reported, registered 3 d 1 h ago)',
+    never.map((t) => [t.data.terminal, t.data.attention, t.cells[9].text]));
     // a revocation without a reason kept: "not recorded" in both tables,
     // the terminals' own and the revoked ones'; a live terminal's '-'
     const oldRevoked = await table(page, 'revoked-terminals');

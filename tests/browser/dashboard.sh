@@ -58,6 +58,8 @@ new_merchant "Kiosk B"; MB=$MACCT; new_terminal tb "$MERCHANT"; TB=$TID
 new_merchant "Cafe C"; MC=$MACCT; new_terminal tc "$MERCHANT"; TC=$TID
 new_merchant "Stall D"; MD=$MACCT; new_terminal td "$MERCHANT"; TD=$TID
 new_merchant "Van E"; ME=$MACCT; new_terminal te "$MERCHANT"; TE=$TID
+# tg: Van E's second terminal, registered and never synced
+new_terminal tg "$MERCHANT"; TG=$TID
 sync() { "$OFFPAY" terminal sync --terminal "$1" --passphrase-file tp --server "$URL" >sync.out 2>&1; }
 
 # step                                       W      esc    A     B     C     G
@@ -273,6 +275,9 @@ trow "$TE" '.cells[9].text' | grep -Eq "^needs attention: 1 entry not uploaded \
   && [ "$(trow "$TC" '.data.attention')" = "refusing lists" ] \
   && ok "the page: terminal $TC $(trow "$TC" '.cells[9].text')" \
   || fail "tc's attention: $(jq -c --arg t "$TC" '.terminals[] | select(.data.terminal == $t)' seen.json)"
+[ "$(trow "$TG" '.cells[9].text')" = "not known (no report)" ] && [ "$(trow "$TG" '.data.attention')" = "" ] \
+  && ok "the page: terminal $TG, registered just now and never synced, is not flagged yet" \
+  || fail "tg's attention: $(jq -c --arg t "$TG" '.terminals[] | select(.data.terminal == $t)' seen.json)"
 [ "$(trow "$TA" '.cells[9].text')" = none ] && [ "$(trow "$TA" '.data.attention')" = "" ] \
   && [ "$(trow "$TD" '.cells[9].text')" = "not known (no report)" ] \
   && ok "the page: terminal $TA needs no attention, $TD's is not known" \
@@ -323,7 +328,7 @@ run_cli 0 "PROVES: the wallet key of credential $S signed two different payment 
 
 # ---- what dashboard.js checked in the page itself (accessibility) -------
 for name in login_focus range_arrow_no_reload range_focus refresh_focus token_focus relogin_focus \
-            old_sync reason_not_recorded money_grouped buckets_by_currency narrow_login narrow_login_320 narrow_board \
+            old_sync never_reported reason_not_recorded money_grouped buckets_by_currency narrow_login narrow_login_320 narrow_board \
             narrow_board_320 chart_legend chart_contrast chart_legend_all empty_contrast text_contrast; do
   c=$(jq -c --arg n "$name" '.checks[] | select(.name == $n)' seen.json)
   [ -n "$c" ] && [ "$(jq -r .ok <<<"$c")" = true ] && ok "the page: $(jq -r .what <<<"$c")" \

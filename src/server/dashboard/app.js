@@ -328,11 +328,20 @@
   }
 
   // What needs attention in terminal t at offpayd's time now, in words:
-  // [{key, text}], empty when nothing does or it never reported.
+  // [{key, text}], empty when nothing does (or it never reported and was
+  // registered within the offline window).
   function attention(t, now) {
     const rep = t.report;
     const out = [];
-    if (!rep) return out;
+    if (!rep) {
+      // a live terminal registered longer ago than a terminal may stay
+      // offline that never reported (as `offpay admin terminals --stale`
+      // flags it; since 0.28.0): lost in a drawer, or never set up
+      if (!t.revoked && t.created_at && now - t.created_at > SYNC_OLD) {
+        out.push({ key: 'never', text: 'never reported, registered ' + span(now - t.created_at) + ' ago' });
+      }
+      return out;
+    }
     if (rep.pending > 0) {
       // the money they hold: from terminals of 0.27.0 on
       out.push({ key: 'pending',
