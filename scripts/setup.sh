@@ -11,7 +11,7 @@ packages=(
   libsodium-dev libqrencode-dev libpng-dev libzxing-dev
   libsqlite3-dev libjansson-dev libcurl4-openssl-dev libmicrohttpd-dev libpq-dev
   postgresql-15
-  python3 openssl ca-certificates jq curl iproute2 valgrind
+  python3 openssl ca-certificates jq curl iproute2 valgrind tzdata
   pcscd libpcsclite-dev vsmartcard-vpcd pcsc-tools
   softhsm2 libp11-kit-dev
   chromium nodejs npm

@@ -94,7 +94,7 @@ static const char help[] =
     "                    [--to UNIXTIME] [--terminal N] [--after P]\n"
     "                    [--json | --csv]\n"
     "       offpay admin report --db LEDGER [--from UNIXTIME] [--to UNIXTIME]\n"
-    "                    [--by-day] [--json | --csv]\n"
+    "                    [--by-day [--tz ZONE]] [--json | --csv]\n"
     "       offpay admin guarantee --db LEDGER --currency CODE\n"
     "                    [--from UNIXTIME] [--to UNIXTIME] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
@@ -260,7 +260,8 @@ static const char help[] =
     "            each currency's totals; whether the period is final\n"
     "            (also GET /v1/admin/report; --json is that answer with\n"
     "            every merchant; --csv a table of the same figures, a row\n"
-    "            per merchant). --by-day: one report per UTC day\n"
+    "            per merchant). --by-day: one report per UTC day (--tz\n"
+    "            ZONE: per day of that zone)\n"
     "  guarantee the issuer's guarantee of --currency over [--from, --to]\n"
     "            (both included; default: until now), for the one who\n"
     "            answers for it (also GET /v1/admin/guarantee; --json is\n"
@@ -489,6 +490,10 @@ static const char help[] =
     "                   and guarantee now, transfers no end)\n"
     "  --by-day         report: a report for each UTC day of the period\n"
     "                   (at most 366 days)\n"
+    "  --tz ZONE        report --by-day: the days of this time zone (an\n"
+    "                   IANA name: Europe/Berlin), from its midnight to its\n"
+    "                   next (23 or 25 hours when its clocks change); the\n"
+    "                   times printed stay UTC\n"
     "  --csv            report: a CSV table (RFC 4180, a header row, a row\n"
     "                   per merchant and period) for a spreadsheet or an\n"
     "                   accounting import; statement: a row per payment of\n"
@@ -525,7 +530,7 @@ static const struct {
     {"close-merchant", "merchant"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after csv"},
-    {"report", "from to by-day csv"},
+    {"report", "from to by-day csv tz"},
     {"guarantee", "currency from to"},
     {"refund", "presentment amount ref key funded"},
     {"deposit", "account amount ref key"},
@@ -3696,12 +3701,51 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
     return EXIT_OK;
 }
 
+/* --tz ZONE: the process's zone for localtime_r and mktime; 0 when the
+ * system's zone database has ZONE (an IANA name, no path tricks). */
+static int zone_set(const char *zone)
+{
+    char        path[512];
+    const char *dir = getenv("TZDIR");
+    struct stat st;
+
+    if (zone[0] == '\0' || zone[0] == '/' || strstr(zone, "..") != NULL ||
+        strlen(zone) > 128)
+        return -1;
+    snprintf(path, sizeof path, "%s/%s",
+             dir != NULL && dir[0] != '\0' ? dir : "/usr/share/zoneinfo", zone);
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    if (setenv("TZ", zone, 1) != 0)
+        return -1;
+    tzset();
+    return 0;
+}
+
+/* The last second of the zone's day that holds t, or to if earlier: the
+ * next local midnight less one second. */
+static uint32_t zone_day_end(uint32_t t, uint32_t to)
+{
+    time_t    tt = (time_t)t, next;
+    struct tm tm;
+
+    if (localtime_r(&tt, &tm) == NULL)
+        return to;
+    tm.tm_mday += 1;
+    tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
+    tm.tm_isdst = -1;
+    next = mktime(&tm);
+    if (next == (time_t)-1 || next <= tt || (uint64_t)next - 1 >= to)
+        return to;
+    return (uint32_t)(next - 1);
+}
+
 /* `admin report`: the settlement report of GET /v1/admin/report over
  * every merchant (its --json is that answer with every merchant, or with
  * --by-day {"days": [one per day]}); --by-day cuts [from, to] at each
  * midnight UTC. */
 static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
-                  int form)
+                  const char *tz, int form)
 {
     uint32_t   now = cli_now(), d0 = from, d1;
     json_t    *days = NULL, *doc;
@@ -3711,6 +3755,16 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
     if (from > to)
         return cli_usage_error("admin report: --from is after --to (unix "
                                "times, both included)");
+    if (tz != NULL && !by_day)
+        return cli_usage_error("admin report: --tz is for --by-day (the "
+                               "days it cuts); --from and --to are unix "
+                               "times whatever the zone");
+    if (tz != NULL && zone_set(tz) != 0)
+        return cli_usage_error("admin report: --tz: no time zone '%s' in "
+                               "the system's zone database (an IANA name "
+                               "such as Europe/Berlin or America/New_York; "
+                               "/usr/share/zoneinfo lists them)",
+                               tz);
     if (by_day && (to - from) / 86400u >= REPORT_DAYS_MAX)
         return cli_usage_error("admin report: --by-day reports at most %u "
                                "days at once (give --from and --to)",
@@ -3720,8 +3774,10 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
     if (form == REPORT_CSV)
         fputs(report_csv_head, stdout);
     do {
-        /* the day's last second, or to */
-        d1 = by_day && to - d0 > 86399u - d0 % 86400u
+        /* the day's last second (in --tz, that zone's day: 23 or 25
+         * hours when its clocks change), or to */
+        d1 = tz != NULL ? zone_day_end(d0, to)
+             : by_day && to - d0 > 86399u - d0 % 86400u
                  ? d0 + (86399u - d0 % 86400u)
                  : to;
         if (form == REPORT_CSV) {
@@ -4981,6 +5037,7 @@ int cli_admin(int argc, char **argv)
         {"into", required_argument, NULL, 'I'},
         {"drop", no_argument, NULL, 'X'},
         {"by-day", no_argument, NULL, 'Y'},
+        {"tz", required_argument, NULL, 'Z'},
         {"csv", no_argument, NULL, 'V'},
         {"take-held", no_argument, NULL, 'H'},
         {"open", no_argument, NULL, 'p'},
@@ -5011,6 +5068,7 @@ int cli_admin(int argc, char **argv)
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
+    const char        *tz = NULL;  /* report --by-day --tz ZONE */
     int                csv = 0;    /* report --csv */
     int                take_held = 0; /* withdraw --take-held */
     const char    *reason = NULL;
@@ -5152,6 +5210,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'Y':
             by_day = 1;
+            break;
+        case 'Z':
+            tz = optarg;
             break;
         case 'V':
             csv = 1;
@@ -5575,7 +5636,7 @@ int cli_admin(int argc, char **argv)
                         have_to      ? (uint32_t)to
                         : now > from ? now
                                      : (uint32_t)from,
-                        by_day,
+                        by_day, tz,
                         json  ? REPORT_JSON
                         : csv ? REPORT_CSV
                               : 0);

@@ -152,6 +152,29 @@ PY
 "$OFFPAY" admin report --db "$LEDGER" --from "$((T0 - 86400))" --to "$((NOW + 5))" --by-day --csv > days.csv
 [ "$(grep -c '^from,to,final,' days.csv)" = 1 ] && [ "$(tail -n +2 days.csv | cut -d, -f1 | sort -u | wc -l)" -ge 2 ] \
   && ok "--by-day --csv: one header, rows of each day" || fail "--by-day --csv: $(cat days.csv)"
+# --tz (since 0.28.0): the days of a zone, cut at its midnight (the
+# times still written in UTC), over a week across a clock change (a
+# day of 23 hours): each day's rows from its local midnight to the next
+"$OFFPAY" admin report --db "$LEDGER" --from 1774566000 --to 1775167199 --by-day --tz Europe/Berlin --csv > tz.csv
+python3 - tz.csv <<'PY' && ok "--by-day --tz Europe/Berlin: a week's days from local midnight to midnight, the short one of 23 hours" || fail "--tz days: $(cut -d, -f1,2 tz.csv | sort -u)"
+import csv, sys
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+z = ZoneInfo("Europe/Berlin")
+days = sorted({(r["from"], r["to"]) for r in csv.DictReader(open(sys.argv[1], newline=""))})
+assert len(days) == 7, days
+t = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+for f, to in days:
+    lf, lt = t(f).astimezone(z), t(to).astimezone(z)
+    assert (lf.hour, lf.minute, lf.second) == (0, 0, 0), f
+    assert (lt.hour, lt.minute, lt.second) == (23, 59, 59) and lt.date() == lf.date(), to
+hours = sorted(round(((t(to) - t(f)).total_seconds() + 1) / 3600) for f, to in days)
+assert hours == [23, 24, 24, 24, 24, 24, 24], hours
+PY
+run_cli 2 "admin report: --tz: no time zone 'Mars/Olympus' in the system's zone database" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --by-day --tz Mars/Olympus --from 0 --to 86399
+run_cli 2 "admin report: --tz is for --by-day" -- \
+  "$OFFPAY" admin report --db "$LEDGER" --tz Europe/Berlin
 run_cli 2 "give --json or --csv, not both" -- \
   "$OFFPAY" admin report --db "$LEDGER" --from "$T0" --to "$((NOW + 5))" --csv --json
 run_cli 0 "NOT FINAL: payments may still be uploaded into it; final from " -- \
