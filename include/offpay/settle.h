@@ -283,6 +283,11 @@ typedef struct offpay_guarantee_period {
     /* now, whatever the period: the claims still open, and what they owe */
     uint64_t n_owed;
     int64_t  owed;
+    /* at the period's end (to): the claims uploaded until then and not paid
+     * by then, and what they owed then; a closed period's figure, which a
+     * later deposit does not change */
+    uint64_t n_owed_at_close;
+    int64_t  owed_at_close;
 } offpay_guarantee_period;
 
 /*
@@ -290,17 +295,21 @@ typedef struct offpay_guarantee_period {
  * to] (both included) into *out; move (may be NULL) called for each of
  * its transfers in the period by the transfer's own time, ascending by
  * time then id (on a sharded ledger shard after shard); claim (may be
- * NULL) for each open claim now, oldest first (each shard's in turn). A
+ * NULL) for each open claim now, oldest first (each shard's in turn);
+ * period_claim (may be NULL) for each claim uploaded in the period, its
+ * owed what it still owed at to (0 when paid by then), oldest first. A
  * non-zero return stops that list, not the figures. Read in one
- * transaction per shard. Reads only: a currency without a guarantee is
- * all zeros (out->account 0). Errors: OFFPAY_EINVAL (from > to, or an
- * unknown currency), OFFPAY_EOVERFLOW, OFFPAY_ESTORE. Since 0.28.0.
+ * transaction per shard. Reads only: a currency without a guarantee has
+ * no money in it (out->account 0), its claims all the same. Errors:
+ * OFFPAY_EINVAL (from > to, or an unknown currency), OFFPAY_EOVERFLOW,
+ * OFFPAY_ESTORE. Since 0.28.0.
  */
 struct offpay_account_transfer; /* below, with offpay_ledger_transfers */
 offpay_err offpay_ledger_guarantee_period(
     offpay_ledger *l, uint16_t currency, uint32_t from, uint32_t to,
     int (*move)(const struct offpay_account_transfer *t, void *ctx),
-    int (*claim)(const offpay_open_claim *c, void *ctx), void *ctx,
+    int (*claim)(const offpay_open_claim *c, void *ctx),
+    int (*period_claim)(const offpay_open_claim *c, void *ctx), void *ctx,
     offpay_guarantee_period *out);
 
 /* An account's balance, derived from its transfers, and its kind and

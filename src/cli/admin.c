@@ -11,6 +11,7 @@
  * The ledger is a SQLite
  * file or a PostgreSQL URL, as for offpayd --db.
  */
+#include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -269,12 +270,13 @@ static const char help[] =
     "            merchants at settlement (covered) and later (claims paid),\n"
     "            the refunds of covered payments back, deposits and\n"
     "            withdrawals, each transfer, the closing balance, and what\n"
-    "            left it for merchants less what came back; then, now, what\n"
-    "            it still owes: each open claim (the payment, its merchant,\n"
-    "            credential and case, since when), and the loss to date on\n"
-    "            each credential named (covered + claims paid + owed -\n"
-    "            refunds back; 'admin credential' has the rest). NOT FINAL\n"
-    "            until 61 s after --to, as a statement\n"
+    "            left it for merchants less what came back, and what it\n"
+    "            owed at --to; then, now, what it still owes: each open\n"
+    "            claim (the payment, its merchant, credential and case,\n"
+    "            since when), and the loss to date on each credential named\n"
+    "            by the period or an open claim (covered + claims paid +\n"
+    "            owed - refunds back; 'admin credential' has the rest). NOT\n"
+    "            FINAL until 61 s after --to, as a statement\n"
     "  refund    the merchant gives back --amount of what presentment N\n"
     "            was paid: out of the merchant's account, back to the\n"
     "            guarantee as far as it covered the payment, the rest to\n"
@@ -2543,11 +2545,22 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
     if (alpha == NULL)
         return cli_usage_error("admin guarantee: --currency CODE is "
                                "required (the guarantee's, such as EUR)");
-    if (offpay_currency_from_alpha(alpha, &g.currency) != OFFPAY_OK)
+    if (offpay_currency_from_alpha(alpha, &g.currency) != OFFPAY_OK) {
+        char up[4] = "";
+
+        /* a code in small letters: said so, as offpayd says it */
+        for (size_t i = 0; i < 3 && alpha[0] != '\0' && strlen(alpha) == 3; i++)
+            up[i] = (char)toupper((unsigned char)alpha[i]);
+        if (up[0] != '\0' &&
+            offpay_currency_from_alpha(up, &g.currency) == OFFPAY_OK)
+            return cli_usage_error("admin guarantee: --currency: ISO 4217 "
+                                   "codes are written in capitals: %s",
+                                   up);
         return cli_usage_error("admin guarantee: --currency: '%s' is not a "
                                "currency offpay knows (ISO 4217, such as "
                                "EUR)",
                                alpha);
+    }
     if (from > to)
         return cli_usage_error("admin guarantee: --from is after --to "
                                "(both unix times, both included)");
@@ -2576,7 +2589,7 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
                (unsigned long long)p->account, cli_iso_time(from, t1),
                cli_iso_time(to, t2));
     }
-    print_not_final(to, now, "this period's figures");
+    print_not_final(to, now, "this view of the period");
     printf("opening balance %s before %s\n",
            cli_money(p->opening_balance, g.currency, m1, sizeof m1),
            cli_iso_time(from, t1));
@@ -2617,6 +2630,10 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
     out_net = -out_net;
     printf("paid to merchants in the period, less refunds back: %s\n",
            cli_money(out_net, g.currency, m1, sizeof m1));
+    /* what the period closed owing, which a later deposit does not move */
+    printf("owed at the period's end: %s in %llu claim(s)\n",
+           cli_money(p->owed_at_close, g.currency, m1, sizeof m1),
+           (unsigned long long)p->n_owed_at_close);
     printf("balance now %s\n",
            cli_money(p->balance, g.currency, m1, sizeof m1));
     if (p->n_owed == 0) {
@@ -2631,10 +2648,11 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
             const offpay_open_claim *c = &g.claims[i];
 
             printf("claim  presentment %llu  uploaded %s  merchant %llu "
-                   "(account %llu)  credential %llu  charged %s  owed %s",
+                   "\"%s\" (account %llu)  credential %llu  charged %s  "
+                   "owed %s",
                    (unsigned long long)c->presentment,
                    cli_iso_time(c->uploaded_at, t1),
-                   (unsigned long long)c->merchant,
+                   (unsigned long long)c->merchant, g.claim_names[i],
                    (unsigned long long)c->merchant_account,
                    (unsigned long long)c->serial,
                    cli_money(c->charged, g.currency, m1, sizeof m1),

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/amount_int.h"
+#include "core/message_int.h"
 #include "server/server.h"
 
 /* The account named by the path, its balance and currency; or a failure. */
@@ -561,14 +562,19 @@ void srv_guarantee_view(srv_req *r, srv_reply *out)
     memset(&g, 0, sizeof g);
     if (qc == NULL ||
         offpay_currency_from_alpha(qc, &g.currency) != OFFPAY_OK) {
+        /* none, or one in small letters (said so) or unknown */
         char q[SRV_QUOTE_MAX + 1];
 
-        snprintf(hint, sizeof hint,
-                 "currency: %s%s%s: the guarantee's currency, such as EUR "
-                 "(ISO 4217)",
-                 qc == NULL ? "missing" : "'",
-                 qc == NULL ? "" : srv_quote(qc, q),
-                 qc == NULL ? "" : "' is not a currency offpay knows");
+        if (qc != NULL && strlen(qc) == 3 &&
+            offpay__utf8_display_ok((const uint8_t *)qc, 3))
+            srv_currency_words(qc, hint, sizeof hint);
+        else
+            snprintf(hint, sizeof hint,
+                     "currency: %s%s%s: the guarantee's currency, such as EUR "
+                     "(ISO 4217)",
+                     qc == NULL ? "missing" : "'",
+                     qc == NULL ? "" : srv_quote(qc, q),
+                     qc == NULL ? "" : "' is not a currency offpay knows");
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
         return;
     }

@@ -166,11 +166,12 @@ struct period_ctx {
     uint32_t from, to;
     int (*move)(const offpay_account_transfer *t, void *ctx);
     int (*claim)(const offpay_open_claim *c, void *ctx);
+    int (*period_claim)(const offpay_open_claim *c, void *ctx);
     void                    *ctx;
     offpay_guarantee_period *out;
     offpay_guarantee_period  base;      /* of the shards read before this one */
     int                      delivered; /* a row of this shard went out */
-    int                      moves_done, claims_done; /* asked to stop */
+    int moves_done, claims_done, period_done; /* asked to stop */
 };
 
 static int add_to(int64_t *sum, int64_t v)
@@ -211,6 +212,20 @@ static int period_move(const offpay_account_transfer *t, void *p)
             c->moves_done = 1;
     }
     return 0;
+}
+
+static void claim_of(const offpay__owed_row *r, offpay_open_claim *x)
+{
+    memset(x, 0, sizeof *x);
+    x->presentment = r->presentment;
+    x->case_id = r->case_id;
+    x->merchant = r->merchant;
+    x->merchant_account = r->merchant_account;
+    x->serial = r->serial;
+    x->currency = r->currency;
+    x->uploaded_at = r->uploaded_at;
+    x->charged = r->charged;
+    x->owed = r->open > 0 ? r->open : 0;
 }
 
 /* This shard's guarantee of the currency: its period, and its open claims.
@@ -265,19 +280,37 @@ static offpay_err period_tx(offpay_ledger *l, void *p)
             o->n_owed++;
             if (c->claim == NULL || c->claims_done)
                 continue;
-            memset(&x, 0, sizeof x);
-            x.presentment = rows[i].presentment;
-            x.case_id = rows[i].case_id;
-            x.merchant = rows[i].merchant;
-            x.merchant_account = rows[i].merchant_account;
-            x.serial = rows[i].serial;
-            x.currency = rows[i].currency;
-            x.uploaded_at = rows[i].uploaded_at;
-            x.charged = rows[i].charged;
-            x.owed = rows[i].open;
+            claim_of(&rows[i], &x);
             c->delivered = 1;
             if (c->claim(&x, c->ctx) != 0)
                 c->claims_done = 1;
+        }
+        if (n < OFFPAY__OWED_BATCH)
+            break;
+    }
+    /* what was owed at the period's end, and the period's own claims */
+    after = 0;
+    while (rc == OFFPAY_OK) {
+        rc = l->ops->owed_at(l->store, c->currency, c->to, after, rows,
+                             OFFPAY__OWED_BATCH, &n);
+        for (size_t i = 0; rc == OFFPAY_OK && i < n; i++) {
+            offpay_open_claim x;
+
+            after = rows[i].presentment;
+            if (rows[i].open > 0) {
+                if (add_to(&o->owed_at_close, rows[i].open)) {
+                    rc = OFFPAY_EOVERFLOW;
+                    break;
+                }
+                o->n_owed_at_close++;
+            }
+            if (rows[i].uploaded_at < c->from || c->period_claim == NULL ||
+                c->period_done)
+                continue;
+            claim_of(&rows[i], &x);
+            c->delivered = 1;
+            if (c->period_claim(&x, c->ctx) != 0)
+                c->period_done = 1;
         }
         if (n < OFFPAY__OWED_BATCH)
             break;
@@ -288,7 +321,8 @@ static offpay_err period_tx(offpay_ledger *l, void *p)
 offpay_err offpay_ledger_guarantee_period(
     offpay_ledger *l, uint16_t currency, uint32_t from, uint32_t to,
     int (*move)(const offpay_account_transfer *t, void *ctx),
-    int (*claim)(const offpay_open_claim *c, void *ctx), void *ctx,
+    int (*claim)(const offpay_open_claim *c, void *ctx),
+    int (*period_claim)(const offpay_open_claim *c, void *ctx), void *ctx,
     offpay_guarantee_period *out)
 {
     struct period_ctx c;
@@ -304,6 +338,7 @@ offpay_err offpay_ledger_guarantee_period(
     c.to = to;
     c.move = move;
     c.claim = claim;
+    c.period_claim = period_claim;
     c.ctx = ctx;
     c.out = out;
     c.base.currency = currency;

@@ -308,7 +308,7 @@ int offpay__guarantee_withdraw_warning(offpay_ledger *l, uint16_t currency,
     char                    empty[160] = "";
 
     if (offpay_ledger_guarantee_period(l, currency, now, now, NULL, NULL, NULL,
-                                       &p) != OFFPAY_OK ||
+                                       NULL, &p) != OFFPAY_OK ||
         offpay_ledger_guarantee_parts(l, currency, parts, &n_parts) !=
             OFFPAY_OK)
         return -1;
@@ -700,6 +700,28 @@ static int guarantee_claim(const offpay_open_claim *c, void *ctx)
     return 0;
 }
 
+/* A claim of the period (uploaded in it, open or paid since): its
+ * credential's loss is the period's, whenever the claim is paid. */
+static int guarantee_period_claim(const offpay_open_claim *c, void *ctx)
+{
+    guarantee_name(ctx, c->serial);
+    return 0;
+}
+
+/* The name of merchant id into name ("" when it cannot be read). */
+static void merchant_name(offpay_ledger *l, uint64_t id,
+                          char name[OFFPAY_NAME_MAX + 1])
+{
+    offpay_merchant_info *v = NULL;
+    size_t                n = 0;
+
+    name[0] = '\0';
+    if (id > 0 && offpay_ledger_merchants(l, id - 1, 1, &v, &n) == OFFPAY_OK &&
+        n == 1 && v[0].id == id)
+        memcpy(name, v[0].name, OFFPAY_NAME_MAX + 1);
+    free(v);
+}
+
 offpay_err offpay__guarantee_read(offpay_ledger *l, offpay__guarantee *g)
 {
     offpay_err rc;
@@ -709,13 +731,27 @@ offpay_err offpay__guarantee_read(offpay_ledger *l, offpay__guarantee *g)
     g->moves = malloc(OFFPAY__GUARANTEE_MOVES * sizeof *g->moves);
     g->claims = malloc(OFFPAY__GUARANTEE_CLAIMS * sizeof *g->claims);
     g->losses = malloc(OFFPAY__GUARANTEE_LOSSES * sizeof *g->losses);
-    if (g->moves == NULL || g->claims == NULL || g->losses == NULL)
+    g->claim_names = malloc(OFFPAY__GUARANTEE_CLAIMS * sizeof *g->claim_names);
+    if (g->moves == NULL || g->claims == NULL || g->losses == NULL ||
+        g->claim_names == NULL)
         return OFFPAY_ENOMEM;
     rc = offpay_ledger_guarantee_period(l, g->currency, g->from, g->to,
-                                        guarantee_move, guarantee_claim, g,
-                                        &g->g);
+                                        guarantee_move, guarantee_claim,
+                                        guarantee_period_claim, g, &g->g);
     if (rc == OFFPAY_OK)
         qsort(g->moves, g->n_moves, sizeof *g->moves, by_time);
+    /* to whom each open claim is owed, by name (each merchant read once) */
+    for (size_t i = 0; rc == OFFPAY_OK && i < g->n_claims; i++) {
+        size_t k = 0;
+
+        while (k < i && g->claims[k].merchant != g->claims[i].merchant)
+            k++;
+        if (k < i)
+            memcpy(g->claim_names[i], g->claim_names[k],
+                   sizeof g->claim_names[i]);
+        else
+            merchant_name(l, g->claims[i].merchant, g->claim_names[i]);
+    }
     /* each credential's loss to date, read after (its own transaction) */
     for (size_t i = 0; rc == OFFPAY_OK && i < g->n_losses; i++)
         rc = offpay_ledger_credential(l, g->losses[i].serial, &g->losses[i]);
@@ -727,9 +763,11 @@ void offpay__guarantee_free(offpay__guarantee *g)
     free(g->moves);
     free(g->claims);
     free(g->losses);
+    free(g->claim_names);
     g->moves = NULL;
     g->claims = NULL;
     g->losses = NULL;
+    g->claim_names = NULL;
 }
 
 /* {"count": n, "amount": {...}} */
@@ -759,12 +797,13 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
             json_array_append_new(
                 claims,
                 json_pack(
-                    "{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}", "presentment",
-                    offpay__json_id(c->presentment), "case",
+                    "{s:o, s:o, s:o, s:s, s:o, s:o, s:I, s:o, s:o}",
+                    "presentment", offpay__json_id(c->presentment), "case",
                     c->case_id != 0 ? offpay__json_id(c->case_id) : json_null(),
-                    "merchant", offpay__json_id(c->merchant),
-                    "merchant_account", offpay__json_id(c->merchant_account),
-                    "serial", offpay__json_id(c->serial), "uploaded_at",
+                    "merchant", offpay__json_id(c->merchant), "merchant_name",
+                    g->claim_names[i], "merchant_account",
+                    offpay__json_id(c->merchant_account), "serial",
+                    offpay__json_id(c->serial), "uploaded_at",
                     (json_int_t)c->uploaded_at, "charged",
                     offpay__json_amount(c->charged, cur), "owed",
                     offpay__json_amount(c->owed, cur))) != 0;
@@ -800,7 +839,7 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
     }
     j = json_pack(
         "{s:s, s:o, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-        "s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:b}",
+        "s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:b}",
         "currency", offpay_currency_alpha(cur), "account",
         p->account != 0 ? offpay__json_id(p->account) : json_null(), "from",
         (json_int_t)g->from, "to", (json_int_t)g->to, "final",
@@ -815,8 +854,9 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
         offpay__json_amount(p->withdrawals, cur), "other",
         offpay__json_amount(p->other, cur), "paid_out_net",
         offpay__json_amount(-out_net, cur), "owed",
-        counted(p->n_owed, p->owed, cur), "transfers", moves, "transfers_count",
-        (json_int_t)g->moves_count, "claims", claims, "losses", losses,
-        "losses_complete", !g->losses_more);
+        counted(p->n_owed, p->owed, cur), "owed_at_close",
+        counted(p->n_owed_at_close, p->owed_at_close, cur), "transfers", moves,
+        "transfers_count", (json_int_t)g->moves_count, "claims", claims,
+        "losses", losses, "losses_complete", !g->losses_more);
     return j;
 }

@@ -330,6 +330,9 @@ typedef struct offpay__guarantee {
      * OFFPAY__GUARANTEE_CLAIMS of g.n_owed */
     offpay_open_claim *claims;
     size_t             n_claims;
+    /* each listed claim's merchant's name, as claims (room for
+     * OFFPAY_NAME_MAX + 1 each; "" when it could not be read) */
+    char (*claim_names)[OFFPAY_NAME_MAX + 1];
     /* the loss to date on each credential the period's transfers or the
      * open claims name (offpay_ledger_credential), ascending by serial:
      * the first OFFPAY__GUARANTEE_LOSSES named (losses_more: more were) */

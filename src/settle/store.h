@@ -357,6 +357,9 @@ typedef struct offpay__owed_row {
  * $2: above this presentment id; $3: at most), ascending by presentment
  * id (the oldest first). Columns as offpay__owed_row's fields. */
 extern const char offpay__owed_open_sql[];
+/* The claims of a currency ($1) uploaded until $2 and what each owed then
+ * (open: <= 0 when paid by then), above presentment $3, at most $4. */
+extern const char offpay__owed_at_sql[];
 #define OFFPAY__OWED_BATCH 64
 
 typedef struct offpay__audit_facts {
@@ -561,6 +564,11 @@ typedef struct offpay__store_ops {
      * out[0 .. *n), at most max */
     offpay_err (*owed_open)(offpay__store *s, uint16_t currency, uint64_t after,
                             offpay__owed_row *out, size_t max, size_t *n);
+    /* the claims uploaded until `at` and what each owed then
+     * (offpay__owed_at_sql) */
+    offpay_err (*owed_at)(offpay__store *s, uint16_t currency, uint32_t at,
+                          uint64_t after, offpay__owed_row *out, size_t max,
+                          size_t *n);
     /* presentments at merchant's terminals uploaded in [from, to] */
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
@@ -1071,7 +1079,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) X(owed_at) \
     X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \

@@ -454,6 +454,25 @@ const char offpay__owed_open_sql[] =
     " AND (q.cur = 0 OR c.currency = q.cur)"
     " AND p.charged - p.paid > " CLAIMED " ORDER BY p.id LIMIT $3";
 
+/* The claims of currency $1 uploaded until $2, with what each still owed at
+ * $2 (its charge less what settlement paid and the claim transfers dated
+ * until $2), above presentment $3, at most $4, by id: what the guarantee
+ * owed at a period's end, and the period's own claims (through
+ * presentments_owed, the partial index of reason 76). Columns as
+ * offpay__owed_open_sql's. */
+const char offpay__owed_at_sql[] =
+    "WITH q(cur, t, after) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT),"
+    " CAST($3 AS BIGINT))"
+    " SELECT p.id, COALESCE(p.case_id, 0), m.account, c.currency,"
+    " p.charged - p.paid - COALESCE((SELECT SUM(x.amount) FROM transfers x"
+    "  WHERE x.presentment = p.id AND x.kind = 'claim' AND x.at <= q.t), 0),"
+    " p.serial, m.id, p.uploaded_at, p.charged"
+    " FROM q, presentments p JOIN credentials c ON c.serial = p.serial"
+    " JOIN terminals t ON t.id = p.terminal"
+    " JOIN merchants m ON m.id = t.merchant"
+    " WHERE p.reason = 76 AND p.id > q.after AND c.currency = q.cur"
+    " AND p.uploaded_at <= q.t ORDER BY p.id LIMIT $4";
+
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
                              int64_t inside, int64_t deposits_net, int64_t owed,
                              int64_t odd)

@@ -2065,6 +2065,9 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
 static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               uint64_t after, offpay__owed_row *out, size_t max,
                               size_t *n);
+static offpay_err s_owed_at(offpay__store *s, uint16_t currency, uint32_t at,
+                            uint64_t after, offpay__owed_row *out, size_t max,
+                            size_t *n);
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
@@ -4193,6 +4196,24 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
     return OFFPAY_OK;
 }
 
+/* The rows of an offpay__owed_*_sql result into out[0 .. *n). */
+static void owed_rows(PGresult *r, offpay__owed_row *out, size_t max, size_t *n)
+{
+    for (int i = 0; i < PQntuples(r) && *n < max; i++) {
+        offpay__owed_row *o = &out[(*n)++];
+
+        o->presentment = col_u64(r, i, 0);
+        o->case_id = col_u64(r, i, 1);
+        o->merchant_account = col_u64(r, i, 2);
+        o->currency = (uint16_t)col_i64(r, i, 3);
+        o->open = col_i64(r, i, 4);
+        o->serial = col_u64(r, i, 5);
+        o->merchant = col_u64(r, i, 6);
+        o->uploaded_at = (uint32_t)col_i64(r, i, 7);
+        o->charged = col_i64(r, i, 8);
+    }
+}
+
 static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
                               uint64_t after, offpay__owed_row *out, size_t max,
                               size_t *n)
@@ -4206,19 +4227,27 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
     p_u64(&p, after);
     p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
     rc = run_sql(s, offpay__owed_open_sql, &p, &r);
-    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r) && *n < max; i++) {
-        offpay__owed_row *o = &out[(*n)++];
+    if (rc == OFFPAY_OK)
+        owed_rows(r, out, max, n);
+    return rc;
+}
 
-        o->presentment = col_u64(r, i, 0);
-        o->case_id = col_u64(r, i, 1);
-        o->merchant_account = col_u64(r, i, 2);
-        o->currency = (uint16_t)col_i64(r, i, 3);
-        o->open = col_i64(r, i, 4);
-        o->serial = col_u64(r, i, 5);
-        o->merchant = col_u64(r, i, 6);
-        o->uploaded_at = (uint32_t)col_i64(r, i, 7);
-        o->charged = col_i64(r, i, 8);
-    }
+static offpay_err s_owed_at(offpay__store *s, uint16_t currency, uint32_t at,
+                            uint64_t after, offpay__owed_row *out, size_t max,
+                            size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_i64(&p, currency);
+    p_i64(&p, at);
+    p_u64(&p, after);
+    p_i64(&p, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    rc = run_sql(s, offpay__owed_at_sql, &p, &r);
+    if (rc == OFFPAY_OK)
+        owed_rows(r, out, max, n);
     return rc;
 }
 

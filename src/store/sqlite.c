@@ -1346,20 +1346,13 @@ static offpay_err s_newest_transfer_at(offpay__store *s, uint32_t *at)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
-static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
-                              uint64_t after, offpay__owed_row *out, size_t max,
-                              size_t *n)
+/* Rows of offpay__owed_open_sql or offpay__owed_at_sql, prepared and
+ * bound, into out[0 .. *n). */
+static offpay_err owed_rows(offpay__store *s, sqlite3_stmt *st,
+                            offpay__owed_row *out, size_t max, size_t *n)
 {
-    sqlite3_stmt *st = NULL;
-    int           step = SQLITE_DONE; /* max 0: nothing read */
+    int step = SQLITE_DONE; /* max 0: nothing read */
 
-    *n = 0;
-    if (sqlite3_prepare_v2(s->db, offpay__owed_open_sql, -1, &st, NULL) !=
-        SQLITE_OK)
-        return map(s->db, sqlite3_errcode(s->db));
-    sqlite3_bind_int64(st, 1, currency);
-    bind_u64(st, 2, after);
-    sqlite3_bind_int64(st, 3, max > INT32_MAX ? INT32_MAX : (int64_t)max);
     while (*n < max && (step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay__owed_row *o = &out[(*n)++];
 
@@ -1377,6 +1370,39 @@ static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
         step = SQLITE_DONE;
     sqlite3_finalize(st);
     return step == SQLITE_DONE ? OFFPAY_OK : map(s->db, step);
+}
+
+static offpay_err s_owed_open(offpay__store *s, uint16_t currency,
+                              uint64_t after, offpay__owed_row *out, size_t max,
+                              size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, offpay__owed_open_sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    sqlite3_bind_int64(st, 1, currency);
+    bind_u64(st, 2, after);
+    sqlite3_bind_int64(st, 3, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    return owed_rows(s, st, out, max, n);
+}
+
+static offpay_err s_owed_at(offpay__store *s, uint16_t currency, uint32_t at,
+                            uint64_t after, offpay__owed_row *out, size_t max,
+                            size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+
+    *n = 0;
+    if (sqlite3_prepare_v2(s->db, offpay__owed_at_sql, -1, &st, NULL) !=
+        SQLITE_OK)
+        return map(s->db, sqlite3_errcode(s->db));
+    sqlite3_bind_int64(st, 1, currency);
+    sqlite3_bind_int64(st, 2, at);
+    bind_u64(st, 3, after);
+    sqlite3_bind_int64(st, 4, max > INT32_MAX ? INT32_MAX : (int64_t)max);
+    return owed_rows(s, st, out, max, n);
 }
 
 static offpay_err
@@ -4304,6 +4330,7 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__wallet_accounts_sql, ""},
     {offpay__wallet_accounts_ref_sql, ""},
     {offpay__owed_open_sql, ""},
+    {offpay__owed_at_sql, ""},
     {SQL_ENROLL_ADD, ""},
     {SQL_ENROLL_VOID, ""},
     {SQL_ENROLL_GET, ""},

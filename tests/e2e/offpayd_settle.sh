@@ -330,7 +330,7 @@ expect_http 200 - "the yen guarantee's view"
 PK=$(jq -r '.claims[0].presentment' resp.json)
 [ "$(jq -c '[.account, .balance.minor, .opening_balance.minor, .closing_balance.minor, .covered.count, .covered.amount.minor, .withdrawals.minor, .claims_paid.count, .paid_out_net.minor]' resp.json)" = "[\"$GJ\",0,0,0,1,-400,-4600,0,400]" ] \
   && [ "$(jq -c '[.deposits.minor + .covered.amount.minor + .claims_paid.amount.minor + .refunds.amount.minor + .withdrawals.minor + .other.minor, .closing_balance.minor - .opening_balance.minor]' resp.json)" = "[0,0]" ] \
-  && [ "$(jq -c '[.owed.count, .owed.amount.minor, (.claims | length), .claims[0].serial, .claims[0].merchant, .claims[0].owed.minor, .claims[0].charged.minor, (.claims[0].case != null)]' resp.json)" = "[1,400,1,\"$SK\",\"$MERCHANT\",400,1200,true]" ] \
+  && [ "$(jq -c '[.owed.count, .owed.amount.minor, (.claims | length), .claims[0].serial, .claims[0].merchant, .claims[0].merchant_name, .claims[0].owed.minor, .claims[0].charged.minor, (.claims[0].case != null), .owed_at_close.count, .owed_at_close.amount.minor]' resp.json)" = "[1,400,1,\"$SK\",\"$MERCHANT\",\"Ramen C\",400,1200,true,1,400]" ] \
   && [ "$(jq -c '[.losses[] | [.serial, .covered.minor, .claimed.minor, .owed.minor, .net_loss.minor]]' resp.json)" = "[[\"$SJ\",400,0,0,400],[\"$SK\",0,0,400,400]]" ] \
   && [ "$(jq -c '[.transfers[].kind]' resp.json)" = '["deposit","cover","withdraw"]' ] \
   && ok "GET /v1/admin/guarantee: covered 400 (1), withdrawn 4600, owed 400 on credential $SK, losses $SJ 400 and $SK 400" \
@@ -343,12 +343,18 @@ gto=$(jget .to)
   && ok "admin guarantee --json is offpayd's answer" || fail "admin guarantee --json: $(cat g.json)"
 gtext=$("$OFFPAY" admin guarantee --db "$LEDGER" --currency JPY)
 grep -qx "owed now: 400 JPY in 1 open claim(s), paid oldest first as soon as the guarantee holds money (a deposit into it, or the release run)" <<<"$gtext" \
-  && grep -qE "^claim  presentment $PK  uploaded [0-9TZ:-]+  merchant $MERCHANT \(account $MC\)  credential $SK  charged 1200 JPY  owed 400 JPY  case [0-9]+$" <<<"$gtext" \
+  && grep -qE "^claim  presentment $PK  uploaded [0-9TZ:-]+  merchant $MERCHANT \"Ramen C\" \(account $MC\)  credential $SK  charged 1200 JPY  owed 400 JPY  case [0-9]+$" <<<"$gtext" \
+  && grep -qx "owed at the period's end: 400 JPY in 1 claim(s)" <<<"$gtext" \
   && grep -qx "credential $SK  account $JW  covered 0 JPY  claims paid 0 JPY  owed 400 JPY  refunds back 0 JPY  net loss 400 JPY" <<<"$gtext" \
   && grep -qx "movements: covered -400 JPY (1 payment(s))  claims paid 0 JPY (0)  refunds back 0 JPY (0)  deposits +5000 JPY  withdrawals -4600 JPY" <<<"$gtext" \
   && ok "admin guarantee: the claim open, whose, and the loss on $SK" || fail "admin guarantee: $gtext"
 api GET "/v1/admin/guarantee?currency=XYZ"
 expect_http 400 BAD_PARAMETER "a guarantee of a currency offpay does not know"
+api GET "/v1/admin/guarantee?currency=jpy"
+expect_http 400 BAD_PARAMETER "a currency in small letters"
+jget .hint | grep -qF "ISO 4217 codes are written in capitals: JPY" && ok "its hint: written in capitals" || fail "jpy hint: $(cat resp.json)"
+run_cli 2 "admin guarantee: --currency: ISO 4217 codes are written in capitals: JPY" -- \
+  "$OFFPAY" admin guarantee --db "$LEDGER" --currency jpy
 api GET "/v1/admin/guarantee"
 expect_http 400 BAD_PARAMETER "a guarantee without its currency"
 run_cli 2 "admin guarantee: --currency CODE is required" -- "$OFFPAY" admin guarantee --db "$LEDGER"
@@ -358,6 +364,7 @@ api GET "/v1/admin/guarantee?currency=GBP"
 api GET "/v1/admin/merchants/$MERCHANT/statement"
 [ "$(jq -c '[.lines[] | select(.reason == "EFUNDS")][0] | [.paid.minor, .paid_later.minor, .paid_later_at]' resp.json)" = '[800,0,null]' ] \
   && ok "the statement line: 800 paid, nothing paid later yet" || fail "statement before: $(cat resp.json)"
+sleep 1   # the deposit's claim payment dated after the view's period ($gto)
 api POST "/v1/admin/accounts/$GJ/deposit" '{"amount":"1000","ref":"yen guarantee again"}'
 expect_http 200 - "the yen guarantee funded again"
 balances "C=$MC:4800 GJ=$GJ:600" "the deposit paid the merchant the 400 owed"
@@ -378,6 +385,11 @@ api GET "/v1/admin/guarantee?currency=JPY"
 [ "$(jq -c '[.claims_paid.count, .claims_paid.amount.minor, .owed.count, .balance.minor, .paid_out_net.minor, ([.losses[] | select(.serial == "'"$SK"'") | [.claimed.minor, .owed.minor, .net_loss.minor]][0])]' resp.json)" = '[1,-400,0,600,800,[400,0,400]]' ] \
   && ok "the guarantee's view: the claim paid (400), nothing owed, the loss on $SK still 400" || fail "guarantee view after: $(cat resp.json)"
 run_cli 0 "^owed now: nothing \(no claim open\)$" -- "$OFFPAY" admin guarantee --db "$LEDGER" --currency JPY
+# the period read before, again: what it closed owing stays 400 (since
+# paid, after it), and the credential's loss is still named in it
+api GET "/v1/admin/guarantee?currency=JPY&to=$gto"
+[ "$(jq -c --arg s "$SK" '[.owed_at_close.count, .owed_at_close.amount.minor, .owed.count, .claims_paid.count, ([.losses[] | select(.serial == $s) | [.claimed.minor, .owed.minor, .net_loss.minor]][0])]' resp.json)" = '[1,400,0,0,[400,0,400]]' ] \
+  && ok "the earlier period: it closed owing 400, paid since; $SK's loss still in it" || fail "the earlier period again: $(cat resp.json)"
 audit_passes "a claim on the guarantee, paid"
 
 # ---- 5d. a code in another currency than the terminal's -----------------
