@@ -502,8 +502,10 @@ static const char help[] =
     "                   the period, every page (presentment, upload and\n"
     "                   acceptance times, terminal and its label,\n"
     "                   credential, outcome, charged, paid, covered, paid\n"
-    "                   later, owed, unpaid, refunded), then the refused\n"
-    "                   ones (outcome refused); its movements are 'admin\n"
+    "                   later, owed, unpaid, refunded, read_at, final),\n"
+    "                   then the refused ones (outcome refused; not again\n"
+    "                   with --after); NOT FINAL on stderr while the\n"
+    "                   period may change; its movements are 'admin\n"
     "                   transfers --account A --from --to'\n"
     "  --terminal N     statement: the payments at terminal N only (the\n"
     "                   movements are the account's all the same); a\n"
@@ -3515,14 +3517,15 @@ static offpay_err report_csv_row(const offpay__report_row *r, void *p)
 static const char statement_csv_head[] =
     "presentment,uploaded_at,accepted_at,terminal,label,credential,counter,"
     "outcome,reason,late,case,currency,charged,paid,covered,"
-    "paid_later_to_date,owed_now,unpaid,refunded_to_date,read_at\r\n";
+    "paid_later_to_date,owed_now,unpaid,refunded_to_date,read_at,final\r\n";
 
 /* The merchant's terminals' labels, by id (ascending), for the rows. */
 struct csv_labels {
     FILE                         *f; /* where the rows go */
     offpay_ledger_terminal_entry *v;
     size_t                        n;
-    uint32_t                      now; /* read at */
+    uint32_t                      now;   /* read at */
+    int                           final; /* the period is final then */
     uint16_t                      currency;
     uint32_t                      terminal; /* 0: every terminal */
     offpay_err                    rc;
@@ -3573,7 +3576,8 @@ static offpay_err csv_payment_row(const struct csv_labels *c, uint64_t pres,
             return OFFPAY_ERANGE;
         fprintf(c->f, ",%s", m);
     }
-    fprintf(c->f, ",%s\r\n", cli_iso_time(c->now, t1));
+    fprintf(c->f, ",%s,%s\r\n", cli_iso_time(c->now, t1),
+            c->final ? "true" : "false");
     return OFFPAY_OK;
 }
 
@@ -3649,6 +3653,7 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
     memset(&c, 0, sizeof c);
     c.terminal = s->terminal;
     c.now = s->now;
+    c.final = offpay__period_final(s->to, s->now);
     /* the labels of the merchant's terminals, every page of them */
     for (;;) {
         offpay_ledger_terminal_entry *v = NULL, *grown;
@@ -3716,6 +3721,19 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
     }
     fwrite(buf, 1, len, stdout);
     free(buf);
+    /* an import of a period not final yet may miss payments for good */
+    if (!c.final) {
+        char t1[32];
+
+        fprintf(stderr,
+                "offpay: admin statement: NOT FINAL: payments dated up to "
+                "the period's end may still be booked until %u s after it "
+                "(the rows say final false); read it again from %s on\n",
+                (unsigned)OFFPAY__PERIOD_FINAL_AFTER,
+                s->to > UINT32_MAX - OFFPAY__PERIOD_FINAL_AFTER - 1
+                    ? "its end"
+                    : cli_iso_time(s->to + OFFPAY__PERIOD_FINAL_AFTER + 1, t1));
+    }
     return EXIT_OK;
 }
 

@@ -480,7 +480,13 @@ run_cli 0 "^refused  uploaded [0-9T:-]+Z  accepted [0-9T:-]+Z  terminal $TB  cre
 # it, quoted), then the refused one; every row's charge adds up
 run_cli 0 "^terminal $TB labelled \"Stall, till 2\"" -- \
   "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$TB" --label "Stall, till 2"
-"$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB" --csv > stmt.csv
+"$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB" --csv > stmt.csv 2> stmt.err
+# a period that is not final yet (until now) says so, on stderr and in
+# each row; a final one says nothing
+grep -q "^offpay: admin statement: NOT FINAL: payments dated up to the period's end may still be booked until 60 s after it (the rows say final false); read it again from " stmt.err \
+  && "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB" --csv --to 1000 > old.csv 2> old.err \
+  && [ ! -s old.err ] && [ "$(wc -l < old.csv)" = 1 ] \
+  && ok "statement --csv: NOT FINAL said on stderr until the period is final" || fail "statement --csv final: $(cat stmt.err old.err)"
 python3 - stmt.csv resp.json "$TB" <<'PY' && ok "admin statement --csv: each line as the statement's, the label, the refused row" || fail "statement --csv: $(cat stmt.csv)"
 import csv, json, sys
 from decimal import Decimal as D
@@ -501,7 +507,7 @@ for r in paid:
         [str(l["terminal"]), l["serial"], str(l["counter"]), l["outcome"], l.get("reason")], (r, l)
 for r in rows:
     assert D(r["charged"]) == D(r["paid"]) + D(r["paid_later_to_date"]) + D(r["owed_now"]) + D(r["unpaid"]), r
-    assert r["currency"] == "EUR" and r["read_at"].endswith("Z"), r
+    assert r["currency"] == "EUR" and r["read_at"].endswith("Z") and r["final"] == "false", r
 tb = [r for r in rows if r["terminal"] == sys.argv[3]]
 assert tb and all(r["label"] == "Stall, till 2" for r in tb), tb
 assert [(r["outcome"], r["reason"], r["charged"], r["paid"], r["unpaid"]) for r in refused] == \
