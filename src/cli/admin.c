@@ -2330,6 +2330,23 @@ static const char *signed_money(int64_t minor, uint16_t currency, char *buf,
     return buf;
 }
 
+/* "HEAD: settled +X  refunds -Y  deposits Z  withdrawals W  other V": a
+ * period's sums by kind, as a statement and an account's history say
+ * them. */
+static void print_sums(const char *head, const offpay_statement_account *a,
+                       uint16_t currency)
+{
+    char m[5][64];
+
+    printf("%s: settled %s  refunds %s  deposits %s  withdrawals %s  other "
+           "%s\n",
+           head, signed_money(a->settled, currency, m[0], sizeof m[0]),
+           signed_money(a->refunds, currency, m[1], sizeof m[1]),
+           signed_money(a->deposits, currency, m[2], sizeof m[2]),
+           signed_money(a->withdrawals, currency, m[3], sizeof m[3]),
+           signed_money(a->other, currency, m[4], sizeof m[4]));
+}
+
 /* `admin transfers`: an account's transfers whose own time is in [from,
  * to], a page at a time, from its side, under its balance (settle.h,
  * offpay_ledger_transfers_period). */
@@ -2492,16 +2509,8 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     for (size_t i = 0; i < n; i++)
         print_transfer("transfer", &v[i], currency);
     if (period) {
-        char m[5][64];
-
         /* the period's, whatever the page shows of it */
-        printf("the period's movements: settled %s  refunds %s  deposits %s  "
-               "withdrawals %s  other %s\n",
-               signed_money(per.settled, currency, m[0], sizeof m[0]),
-               signed_money(per.refunds, currency, m[1], sizeof m[1]),
-               signed_money(per.deposits, currency, m[2], sizeof m[2]),
-               signed_money(per.withdrawals, currency, m[3], sizeof m[3]),
-               signed_money(per.other, currency, m[4], sizeof m[4]));
+        print_sums("the period's movements", &per, currency);
         if (to == UINT32_MAX)
             printf(
                 "closing balance %s: the balance now, the period having "
@@ -2697,7 +2706,7 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s);
 static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
 {
     const offpay_statement_account *a = &s->acct;
-    char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
+    char                            t1[32], t2[32], m1[64], m2[64], m3[64];
     char       hint[OFFPAY__STATEMENT_HINT_MAX];
     offpay_err rc;
     int        status = EXIT_OK;
@@ -2841,14 +2850,9 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
            cli_money(a->opening_balance, a->currency, m1, sizeof m1),
            cli_iso_time(s->from, t1));
     /* a statement of one terminal: its lines, the account's movements */
-    printf("movements%s: settled %s  refunds %s  deposits %s  withdrawals %s  "
-           "other %s\n",
-           s->terminal != 0 ? " (the account's, all terminals)" : "",
-           signed_money(a->settled, a->currency, m1, sizeof m1),
-           signed_money(a->refunds, a->currency, m2, sizeof m2),
-           signed_money(a->deposits, a->currency, m3, sizeof m3),
-           signed_money(a->withdrawals, a->currency, m4, sizeof m4),
-           signed_money(a->other, a->currency, m5, sizeof m5));
+    print_sums(s->terminal != 0 ? "movements (the account's, all terminals)"
+                                : "movements",
+               a, a->currency);
     for (size_t i = 0; i < s->n_moves; i++)
         print_transfer("movement", &s->moves[i], a->currency);
     printf("closing balance %s after %s%s\n",

@@ -578,17 +578,9 @@ void srv_guarantee_view(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
         return;
     }
-    if (srv_parse_period(qf, qt, &from, &to, hint, sizeof hint) != 0) {
+    if (srv_parse_period_until(qf, qt, r->now, &from, &to, hint, sizeof hint) !=
+        0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
-        return;
-    }
-    /* no to and a from after now: the period [from, from], as a
-     * statement answers it */
-    if (qt == NULL && from > to)
-        to = from;
-    if (from > to) {
-        srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "from: after to (unix times, both included)");
         return;
     }
     g.from = (uint32_t)from;

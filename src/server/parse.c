@@ -360,6 +360,25 @@ int srv_parse_period(const char *from_text, const char *to_text, uint64_t *from,
     return 0;
 }
 
+int srv_parse_period_until(const char *from_text, const char *to_text,
+                           uint32_t now, uint64_t *from, uint64_t *to,
+                           char *hint, size_t cap)
+{
+    *from = 0;
+    *to = now;
+    if (srv_parse_period(from_text, to_text, from, to, hint, cap) != 0)
+        return -1;
+    /* no to and a from after now (a client's clock ahead): the period
+     * [from, from], empty so far, as an account's history answers it */
+    if (to_text == NULL && *from > *to)
+        *to = *from;
+    if (*from > *to) {
+        snprintf(hint, cap, "from: after to (unix times, both included)");
+        return -1;
+    }
+    return 0;
+}
+
 int srv_parse_page(const char *after_text, const char *limit_text,
                    uint64_t *after, uint64_t *limit)
 {

@@ -18,15 +18,9 @@ void srv_report(srv_req *r, srv_reply *out)
     offpay_err  rc;
     char        hint[200];
 
-    if (srv_parse_period(qf, qt, &from, &to, hint, sizeof hint) != 0) {
+    if (srv_parse_period_until(qf, qt, r->now, &from, &to, hint, sizeof hint) !=
+        0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
-        return;
-    }
-    if (qt == NULL && from > to) /* a from ahead of now: [from, from] */
-        to = from;
-    if (from > to) {
-        srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "from: after to (unix times, both included)");
         return;
     }
     if (srv_parse_page(r->query(r->conn, "after"), r->query(r->conn, "limit"),

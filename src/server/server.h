@@ -490,6 +490,13 @@ int srv_parse_time(const char *name, const char *v, uint64_t *t, char *hint,
  * first one at fault. */
 int srv_parse_period(const char *from_text, const char *to_text, uint64_t *from,
                      uint64_t *to, char *hint, size_t cap);
+/* The same for a period that runs until now without a to (a statement's,
+ * a report's, the guarantee's): *from 0 and *to now by default, [from,
+ * from] for a from after now with no to; -1 with the hint also for a
+ * from after to. */
+int srv_parse_period_until(const char *from_text, const char *to_text,
+                           uint32_t now, uint64_t *from, uint64_t *to,
+                           char *hint, size_t cap);
 
 /* A public key as 64 lowercase hex digits. */
 int srv_parse_key(const char *s, uint8_t pk[OFFPAY_PK_BYTES]);

@@ -52,17 +52,9 @@ void srv_statement(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, "merchant: a decimal id from 1");
         return;
     }
-    if (srv_parse_period(qf, qt, &from, &to, hint, sizeof hint) != 0) {
+    if (srv_parse_period_until(qf, qt, r->now, &from, &to, hint, sizeof hint) !=
+        0) {
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
-        return;
-    }
-    /* no to and a from after now (a client's clock ahead): the period
-     * [from, from], empty so far, as an account's history answers it */
-    if (qt == NULL && from > to)
-        to = from;
-    if (from > to) {
-        srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "from: after to (unix times, both included)");
         return;
     }
     if ((qm != NULL &&

@@ -423,21 +423,29 @@ void offpay__statement_moves_sort(offpay__statement *s)
     qsort(s->moves, s->n_moves, sizeof *s->moves, by_time);
 }
 
-/* A heap with the latest kept movement on top once full (render.h). */
+/* Keeps t among the earliest cap transfers m[0 .. *n): a heap with the
+ * latest kept on top once full. */
+static void keep_earliest(offpay_account_transfer *m, size_t *n, size_t cap,
+                          const offpay_account_transfer *t)
+{
+    if (*n < cap) {
+        m[(*n)++] = *t;
+        if (*n == cap)
+            for (size_t i = *n / 2; i-- > 0;)
+                moves_sift(m, *n, i);
+    } else if (move_before(t, &m[0])) {
+        m[0] = *t;
+        moves_sift(m, *n, 0);
+    }
+}
+
+/* (render.h) */
 int offpay__statement_move(const offpay_account_transfer *t, void *ctx)
 {
     offpay__statement *s = ctx;
 
     s->moves_count++;
-    if (s->n_moves < OFFPAY__STATEMENT_MOVES) {
-        s->moves[s->n_moves++] = *t;
-        if (s->n_moves == OFFPAY__STATEMENT_MOVES)
-            for (size_t i = s->n_moves / 2; i-- > 0;)
-                moves_sift(s->moves, s->n_moves, i);
-    } else if (move_before(t, &s->moves[0])) {
-        s->moves[0] = *t;
-        moves_sift(s->moves, s->n_moves, 0);
-    }
+    keep_earliest(s->moves, &s->n_moves, OFFPAY__STATEMENT_MOVES, t);
     return 0;
 }
 
@@ -678,15 +686,7 @@ static int guarantee_move(const offpay_account_transfer *t, void *ctx)
 
     g->moves_count++;
     guarantee_name(g, t->serial);
-    if (g->n_moves < OFFPAY__GUARANTEE_MOVES) {
-        g->moves[g->n_moves++] = *t;
-        if (g->n_moves == OFFPAY__GUARANTEE_MOVES)
-            for (size_t i = g->n_moves / 2; i-- > 0;)
-                moves_sift(g->moves, g->n_moves, i);
-    } else if (move_before(t, &g->moves[0])) {
-        g->moves[0] = *t;
-        moves_sift(g->moves, g->n_moves, 0);
-    }
+    keep_earliest(g->moves, &g->n_moves, OFFPAY__GUARANTEE_MOVES, t);
     return 0;
 }
 
