@@ -3707,6 +3707,8 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
             if (c.rc != OFFPAY_OK)
                 rc = c.rc;
         }
+        if (ferror(mem) && rc == OFFPAY_OK)
+            rc = OFFPAY_ENOMEM;
         if (fclose(mem) != 0 && rc == OFFPAY_OK)
             rc = OFFPAY_ENOMEM;
     }
@@ -3745,16 +3747,27 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
  * system's zone database has ZONE (an IANA name, no path tricks). */
 static int zone_set(const char *zone)
 {
-    char        path[512];
+    char        path[512], magic[4];
     const char *dir = getenv("TZDIR");
     struct stat st;
+    FILE       *f;
+    size_t      got;
 
+    /* a zone's name, not a path; not the right/ zones, which count leap
+     * seconds and would move every UTC time printed after */
     if (zone[0] == '\0' || zone[0] == '/' || strstr(zone, "..") != NULL ||
-        strlen(zone) > 128)
+        strncmp(zone, "right/", 6) == 0 || strlen(zone) > 128)
         return -1;
     snprintf(path, sizeof path, "%s/%s",
              dir != NULL && dir[0] != '\0' ? dir : "/usr/share/zoneinfo", zone);
     if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    /* a zone file (RFC 8536), not the database's tables beside them */
+    f = fopen(path, "rb");
+    got = f != NULL ? fread(magic, 1, sizeof magic, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    if (got != sizeof magic || memcmp(magic, "TZif", 4) != 0)
         return -1;
     if (setenv("TZ", zone, 1) != 0)
         return -1;

@@ -57,14 +57,16 @@ size_t offpay__utf8_cut(const char *s, size_t max)
  * docs/protocol.md §2.3 refuses in every decoded name: Unicode's other
  * default-ignorable code points and the fillers that render blank (but not
  * the variation selectors, U+FE00..U+FE0F and U+E0100..U+E01EF, which an
- * emoji's own form needs). New text is refused with them since 0.28.0
- * (offpay__utf8_input_ok); a name signed before stays decodable.
+ * emoji's own form needs, nor Mongolian's free ones, U+180B..U+180D and
+ * U+180F, which its letters' shapes need: offpay__utf8_input_ok says where
+ * they may stand). New text is refused with them since 0.28.0; a name
+ * signed before stays decodable.
  */
 static int invisible_more(uint32_t cp)
 {
     static const uint32_t ranges[][2] = {
         {0x034f, 0x034f},   {0x115f, 0x1160},   {0x17b4, 0x17b5},
-        {0x180b, 0x180f},   {0x2065, 0x2065},   {0x206a, 0x206f},
+        {0x180e, 0x180e},   {0x2065, 0x2065},   {0x206a, 0x206f},
         {0x3164, 0x3164},   {0xffa0, 0xffa0},   {0xfff0, 0xfffb},
         {0x1bca0, 0x1bca3}, {0x1d173, 0x1d17a}, {0xe0000, 0xe00ff},
         {0xe01f0, 0xe0fff},
@@ -104,21 +106,34 @@ static uint32_t utf8_at(const uint8_t *s, size_t i, size_t *len)
            ((uint32_t)(s[i + 2] & 0x3f) << 6) | (s[i + 3] & 0x3fu);
 }
 
+/* Mongolian's free variation selectors, which its letters' shapes need. */
+static int mongolian_selector(uint32_t cp)
+{
+    return (cp >= 0x180b && cp <= 0x180d) || cp == 0x180f;
+}
+
 int offpay__utf8_input_ok(const uint8_t *s, size_t n)
 {
     uint32_t prev = 0;
-    size_t   len;
+    size_t   len, next_len;
 
     if (!offpay__utf8_display_ok(s, n))
         return 0;
     for (size_t i = 0; i < n; i += len) {
         uint32_t cp = utf8_at(s, i, &len);
+        uint32_t next = i + len < n ? utf8_at(s, i + len, &next_len) : 0;
 
+        if (invisible_more(cp))
+            return 0;
         /* a variation selector only right after a character beyond ASCII
-         * that is not one itself: an emoji's form, not a hidden mark
-         * after a letter or a run of them */
-        if (invisible_more(cp) || (variation_selector(cp) &&
-                                   (prev < 0x80 || variation_selector(prev))))
+         * that is not one itself (an emoji's form), or in a keycap (a
+         * digit, # or *, U+FE0F, U+20E3): not a hidden mark after a
+         * letter, nor a run of them */
+        if (variation_selector(cp) &&
+            (variation_selector(prev) || (prev < 0x80 && next != 0x20e3)))
+            return 0;
+        /* Mongolian's only after a Mongolian letter */
+        if (mongolian_selector(cp) && !(prev >= 0x1820 && prev <= 0x18af))
             return 0;
         prev = cp;
     }

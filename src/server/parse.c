@@ -369,7 +369,7 @@ int srv_parse_period_until(const char *from_text, const char *to_text,
     if (srv_parse_period(from_text, to_text, from, to, hint, cap) != 0)
         return -1;
     /* no to and a from after now (a client's clock ahead): the period
-     * [from, from], empty so far, as an account's history answers it */
+     * [from, from], empty so far */
     if (to_text == NULL && *from > *to)
         *to = *from;
     if (*from > *to) {

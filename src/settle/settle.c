@@ -306,15 +306,23 @@ static offpay_err refuse_revoked(offpay_ledger *l, struct settle_ctx *c)
     return reject(c, OFFPAY_ETERMINAL_REVOKED);
 }
 
+static offpay_err term_check(const offpay_ledger *l, const struct settle_ctx *c,
+                             const struct term_state *w);
+
 /* A code whose credential the issuer signed but this ledger did not issue
  * (ENOT_ISSUED: one issued after the backup a ledger was restored from,
- * or outside offpayd): refused, and kept (since 0.28.0), so that the
- * merchants whose terminals took such codes are seen, with what each was
- * charged (docs/operations.md §5, after a restore). */
-static offpay_err refuse_not_issued(offpay_ledger *l, struct settle_ctx *c)
+ * or outside offpayd): refused, and kept (since 0.28.0) when the terminal
+ * took it within its own term (one outside it is no sale of the
+ * merchant's, as its other payments are not), so that the merchants whose
+ * terminals took such codes are seen, with what each was charged
+ * (docs/operations.md §5, after a restore). */
+static offpay_err refuse_not_issued(offpay_ledger *l, struct settle_ctx *c,
+                                    const struct term_state *term)
 {
-    offpay_err rc = keep_refusal(l, c, OFFPAY_ENOT_ISSUED);
+    offpay_err rc = OFFPAY_OK;
 
+    if (term_check(l, c, term) == OFFPAY_OK)
+        rc = keep_refusal(l, c, OFFPAY_ENOT_ISSUED);
     return rc != OFFPAY_OK ? rc : reject(c, OFFPAY_ENOT_ISSUED);
 }
 
@@ -465,11 +473,11 @@ static offpay_err settle_tx(offpay_ledger *l, void *arg)
     }
     rc = l->ops->cred_get(l->store, p->cred.serial, &cred);
     if (rc == OFFPAY_ENOTFOUND)
-        return refuse_not_issued(l, c);
+        return refuse_not_issued(l, c, term);
     if (rc != OFFPAY_OK)
         return rc;
     if (!offpay__cred_is_issued(&cred, &p->cred))
-        return refuse_not_issued(l, c);
+        return refuse_not_issued(l, c, term);
 
     /* First presentment, duplicate (same bytes) or double spend: a
      * presentment is of a payment, so a new payment (most uploads) needs

@@ -177,6 +177,13 @@ expect 2 "not a usable Ed25519 public key" -- "$OFFPAY" issuer terminal-credenti
   --dir iss --passphrase-file ip --merchant-id 7 --name X --currency EUR --out weak.cred \
   --terminal-key 0100000000000000000000000000000000000000000000000000000000000000
 tkey=$("$OFFPAY" terminal key "${T[@]}" --passphrase-file tp)
+# a new name with a character that shows nothing (a Hangul filler after
+# it: "Shop" twice to the eye) is refused (since 0.28.0), nothing written
+expect 2 "--name: 1 to 40 bytes of UTF-8 without control characters or characters that show nothing" -- \
+  "$OFFPAY" issuer terminal-credential --dir iss --passphrase-file ip \
+  --terminal-key "$tkey" --merchant-id 7 --name "$(printf 'Shop\xe3\x85\xa4')" \
+  --currency EUR --out filler.cred
+[ ! -e filler.cred ] && ok "no credential written for it" || fail "filler.cred written"
 expect 0 "terminal 1\)" -- "$OFFPAY" issuer terminal-credential --dir iss \
   --passphrase-file ip --terminal-key "$tkey" --merchant-id 7 --name Shop \
   --currency EUR --out shop2.cred

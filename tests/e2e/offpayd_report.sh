@@ -155,8 +155,10 @@ PY
 # --tz (since 0.28.0): the days of a zone, cut at its midnight (the
 # times still written in UTC), over a week across a clock change (a
 # day of 23 hours): each day's rows from its local midnight to the next
+# and a week across its clock change back (a day of 25 hours)
 "$OFFPAY" admin report --db "$LEDGER" --from 1774566000 --to 1775167199 --by-day --tz Europe/Berlin --csv > tz.csv
-python3 - tz.csv <<'PY' && ok "--by-day --tz Europe/Berlin: a week's days from local midnight to midnight, the short one of 23 hours" || fail "--tz days: $(cut -d, -f1,2 tz.csv | sort -u)"
+"$OFFPAY" admin report --db "$LEDGER" --from 1792706400 --to 1793314799 --by-day --tz Europe/Berlin --csv > tz2.csv
+python3 - tz.csv 23 <<'PY' && python3 - tz2.csv 25 <<'PY2' && ok "--by-day --tz Europe/Berlin: weeks of days from local midnight to midnight, one of 23 hours in March, one of 25 in October" || fail "--tz days: $(cut -d, -f1,2 tz.csv tz2.csv | sort -u)"
 import csv, sys
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -169,8 +171,24 @@ for f, to in days:
     assert (lf.hour, lf.minute, lf.second) == (0, 0, 0), f
     assert (lt.hour, lt.minute, lt.second) == (23, 59, 59) and lt.date() == lf.date(), to
 hours = sorted(round(((t(to) - t(f)).total_seconds() + 1) / 3600) for f, to in days)
-assert hours == [23, 24, 24, 24, 24, 24, 24], hours
+assert hours == sorted([int(sys.argv[2])] + [24] * 6), hours
 PY
+import csv, sys
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+z = ZoneInfo("Europe/Berlin")
+days = sorted({(r["from"], r["to"]) for r in csv.DictReader(open(sys.argv[1], newline=""))})
+t = lambda s: datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+assert len(days) == 7 and all(t(f).astimezone(z).hour == 0 for f, _ in days), days
+hours = sorted(round(((t(to) - t(f)).total_seconds() + 1) / 3600) for f, to in days)
+assert hours == sorted([int(sys.argv[2])] + [24] * 6), hours
+PY2
+# not a zone: the zone database's own tables, the right/ zones (they
+# count leap seconds, which would move every UTC time printed)
+for z in zone.tab right/Europe/Berlin; do
+  run_cli 2 "admin report: --tz: no time zone '$z' in the system's zone database" -- \
+    "$OFFPAY" admin report --db "$LEDGER" --by-day --tz "$z" --from 0 --to 86399
+done
 run_cli 2 "admin report: --tz: no time zone 'Mars/Olympus' in the system's zone database" -- \
   "$OFFPAY" admin report --db "$LEDGER" --by-day --tz Mars/Olympus --from 0 --to 86399
 run_cli 2 "admin report: --tz is for --by-day" -- \

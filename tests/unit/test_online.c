@@ -940,6 +940,16 @@ static void test_terminal_rotation_is_one_step(void)
     REQUIRE_OK(make_world(&w));
     REQUIRE_OK(offpay_keypair_generate(&k1));
     REQUIRE_OK(offpay_keypair_generate(&k2));
+    /* a new name with a character that shows nothing (a Hangul filler:
+     * "Bakery A" twice to the eye) is refused by the library too, keyed
+     * or not (since 0.28.0) */
+    CHECK_ERR(offpay_ledger_merchant_add(w.l, "Bakery A\xe3\x85\xa4", EUR, T0,
+                                         &m, &acct),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_merchant_add_once(w.l, "k-filler",
+                                              "Bakery A\xe3\x85\xa4", EUR, T0,
+                                              &m, &acct, NULL),
+              OFFPAY_EINVAL);
     REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Bakery A", EUR, T0, &m, &acct));
     REQUIRE_OK(
         offpay_ledger_terminal_add(w.l, m, k1.pk, T0 + DAY, T0, tb, &len, &tc));

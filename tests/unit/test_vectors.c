@@ -933,6 +933,16 @@ static void test_decode_precedence(void)
     CHECK(offpay__utf8_input_ok(
               (const uint8_t *)"\xe2\x98\x95\xef\xb8\x8f\xef\xb8\x8f", 9) == 0);
     CHECK(offpay__utf8_input_ok((const uint8_t *)"\xef\xb8\x8f", 3) == 0);
+    /* a keycap (1, U+FE0F, U+20E3) is an emoji too; Mongolian's free
+     * variation selector after a Mongolian letter, not after a Latin one;
+     * its vowel separator U+180E never */
+    CHECK(offpay__utf8_input_ok((const uint8_t *)"1\xef\xb8\x8f\xe2\x83\xa3",
+                                7) == 1);
+    CHECK(offpay__utf8_input_ok((const uint8_t *)"\xe1\xa0\xa0\xe1\xa0\x8b",
+                                6) == 1);
+    CHECK(offpay__utf8_input_ok((const uint8_t *)"a\xe1\xa0\x8b", 4) == 0);
+    CHECK(offpay__utf8_input_ok((const uint8_t *)"\xe1\xa0\xa0\xe1\xa0\x8e",
+                                6) == 0);
 
     /* Request: amount, then currency, both after trailing. */
     n = bytes_of("request", b);
