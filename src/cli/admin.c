@@ -2706,7 +2706,7 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s);
 static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
 {
     const offpay_statement_account *a = &s->acct;
-    char                            t1[32], t2[32], m1[64], m2[64], m3[64];
+    char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
     char       hint[OFFPAY__STATEMENT_HINT_MAX];
     offpay_err rc;
     int        status = EXIT_OK;
@@ -2785,11 +2785,9 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
             printf("  paid later by the guarantee %s to date (last %s)",
                    cli_money(x->paid_later, a->currency, m1, sizeof m1),
                    cli_iso_time(x->paid_later_at, t1));
-        if (x->reason == OFFPAY_EFUNDS &&
-            x->charged - x->paid - x->paid_later > 0)
+        if (offpay__line_owed(x) > 0)
             printf("  owed by the guarantee %s now, paid once it is funded",
-                   cli_money(x->charged - x->paid - x->paid_later, a->currency,
-                             m1, sizeof m1));
+                   cli_money(offpay__line_owed(x), a->currency, m1, sizeof m1));
         /* its outcome stays the one settlement gave; the money is all in */
         if (x->reason == OFFPAY_EFUNDS && x->paid_later > 0 &&
             x->charged - x->paid - x->paid_later <= 0)
@@ -2809,6 +2807,15 @@ static int statement(offpay_ledger *l, offpay__statement *s, int json, int csv)
                (unsigned long long)s->lines[s->n - 1].presentment,
                (unsigned long)s->to);
     printf("\n");
+    /* where their charges went: they add up (since 0.28.0) */
+    printf("charged %s: paid %s, paid later by the guarantee %s to date, "
+           "owed by it %s now, not paid %s (refused on these lines, beyond "
+           "the rules, or presented again)\n",
+           cli_money(s->charged, a->currency, m1, sizeof m1),
+           cli_money(s->paid, a->currency, m2, sizeof m2),
+           cli_money(s->paid_later, a->currency, m3, sizeof m3),
+           cli_money(s->owed, a->currency, m4, sizeof m4),
+           cli_money(s->unpaid, a->currency, m5, sizeof m5));
     /* paid nothing: apart from the lines and their totals */
     if (s->refused_count > 0 && s->refused_not_issued == 0) {
         printf("refused: %llu payment(s) accepted by a terminal after its "
@@ -3612,16 +3619,11 @@ struct csv_lines {
 static int csv_line(const offpay_statement_line *x, void *p)
 {
     struct csv_lines *k = p;
-    int64_t           owed = 0, money[7];
+    int64_t           owed = offpay__line_owed(x), money[7];
 
     if ((k->terminal != 0 && x->terminal_id != k->terminal) ||
         x->presentment <= k->after)
         return 0;
-    /* a claim on the guarantee (settlement.md §5), as the report has it */
-    if (x->reason == OFFPAY_EFUNDS && x->charged > x->paid)
-        owed = x->charged - x->paid - x->paid_later;
-    if (owed < 0)
-        owed = 0;
     money[0] = x->charged;
     money[1] = x->paid;
     money[2] = x->covered;

@@ -138,6 +138,15 @@ offpay_err offpay__credential_json(offpay_ledger *l, uint64_t serial,
     return *out != NULL ? OFFPAY_OK : OFFPAY_ENOMEM;
 }
 
+int64_t offpay__line_owed(const offpay_statement_line *x)
+{
+    int64_t owed = 0;
+
+    if (x->reason == OFFPAY_EFUNDS && x->charged > x->paid)
+        owed = x->charged - x->paid - x->paid_later;
+    return owed > 0 ? owed : 0;
+}
+
 const char *offpay__outcome_name(offpay_settle_outcome o)
 {
     switch (o) {
@@ -459,6 +468,11 @@ static int on_line(const offpay_statement_line *line, void *ctx)
     s->paid += line->paid;
     s->covered += line->covered;
     s->refunded += line->refunded;
+    s->charged += line->charged;
+    s->paid_later += line->paid_later;
+    s->owed += offpay__line_owed(line);
+    s->unpaid +=
+        line->charged - line->paid - line->paid_later - offpay__line_owed(line);
     if (line->presentment <= s->after)
         return 0;
     if (s->n < OFFPAY__STATEMENT_LINES)
@@ -641,6 +655,12 @@ json_t *offpay__statement_json(const offpay__statement *s)
     json_object_set_new(j, "paid", offpay__json_amount(s->paid, cur));
     json_object_set_new(j, "covered", offpay__json_amount(s->covered, cur));
     json_object_set_new(j, "refunded", offpay__json_amount(s->refunded, cur));
+    /* charged = paid + paid_later + owed + unpaid (since 0.28.0) */
+    json_object_set_new(j, "charged", offpay__json_amount(s->charged, cur));
+    json_object_set_new(j, "paid_later",
+                        offpay__json_amount(s->paid_later, cur));
+    json_object_set_new(j, "owed", offpay__json_amount(s->owed, cur));
+    json_object_set_new(j, "unpaid", offpay__json_amount(s->unpaid, cur));
     json_object_set_new(j, "balance",
                         offpay__json_amount(s->acct.balance, cur));
     period_json(j, s);

@@ -38,6 +38,12 @@ json_t *offpay__json_key_use(const offpay_ledger_key_use *k);
  * OFFPAY_ESTORE (stored bytes that do not decode), OFFPAY_ENOMEM. */
 offpay_err offpay__credential_json(offpay_ledger *l, uint64_t serial,
                                    json_t **out);
+/* What the guarantee still owes for a statement line: its claim (a line
+ * unpaid EFUNDS, settlement.md §5), charged - paid - paid_later, else 0.
+ * What is left of its charge beyond that, charged - paid - paid_later -
+ * owed, no one pays (the report's and the statement's unpaid). */
+int64_t offpay__line_owed(const offpay_statement_line *x);
+
 /* A settlement outcome's name in the API ("settled", ...). */
 const char *offpay__outcome_name(offpay_settle_outcome o);
 
@@ -71,6 +77,10 @@ typedef struct offpay__statement {
     size_t                 n;
     uint64_t               count, beyond;
     int64_t                paid, covered, refunded;
+    /* and of them: charged, paid later by the guarantee, owed by it now,
+     * and unpaid, so that charged = paid + paid_later + owed + unpaid
+     * (since 0.28.0) */
+    int64_t charged, paid_later, owed, unpaid;
     /* the period's movements listed (at most OFFPAY__STATEMENT_MOVES) of
      * moves_count */
     offpay_account_transfer *moves;

@@ -37,7 +37,7 @@ static int line(const offpay_statement_line *x, void *p)
 {
     struct row_ctx     *c = p;
     offpay__report_row *r = c->row;
-    int64_t             owed = 0;
+    int64_t             owed = offpay__line_owed(x);
 
     r->payments++;
     if (x->outcome == OFFPAY_SETTLE_REJECTED)
@@ -46,12 +46,6 @@ static int line(const offpay_statement_line *x, void *p)
         r->late++;
         c->overflow |= add(&r->late_paid, x->paid);
     }
-    /* a claim on the guarantee (settlement.md §5): what the guarantee
-     * could not pay at settlement, less what it paid since */
-    if (x->reason == OFFPAY_EFUNDS && x->charged > x->paid)
-        owed = x->charged - x->paid - x->paid_later;
-    if (owed < 0)
-        owed = 0;
     c->overflow |=
         add(&r->charged, x->charged) | add(&r->paid, x->paid) |
         add(&r->covered, x->covered) | add(&r->refunded, x->refunded) |

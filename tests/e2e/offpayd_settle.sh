@@ -508,6 +508,11 @@ for r in paid:
 for r in rows:
     assert D(r["charged"]) == D(r["paid"]) + D(r["paid_later_to_date"]) + D(r["owed_now"]) + D(r["unpaid"]), r
     assert r["currency"] == "EUR" and r["read_at"].endswith("Z") and r["final"] == "false", r
+# the statement's own totals (since 0.28.0): the rows' sums, adding up
+for k, col in (("charged", "charged"), ("paid", "paid"), ("paid_later", "paid_later_to_date"),
+               ("owed", "owed_now"), ("unpaid", "unpaid")):
+    assert D(doc[k]["decimal"]) == sum(D(r[col]) for r in paid), (k, doc[k])
+assert D(doc["charged"]["decimal"]) == sum(D(doc[k]["decimal"]) for k in ("paid", "paid_later", "owed", "unpaid")), doc
 tb = [r for r in rows if r["terminal"] == sys.argv[3]]
 assert tb and all(r["label"] == "Stall, till 2" for r in tb), tb
 assert [(r["outcome"], r["reason"], r["charged"], r["paid"], r["unpaid"]) for r in refused] == \

@@ -99,6 +99,12 @@ api GET "/v1/admin/report"
 [ "$(jq -c --arg m "$MERCHANT" '.merchants[] | select(.merchant == $m) | [.charged.minor, .paid.minor, .owed.minor, .paid_later.minor, .unpaid.minor]' resp.json)" = "[3000,2000,0,0,1000]" ] \
   && ok "report: the gates' 30.00 charged, 20.00 paid, 10.00 unpaid (the duplicate beyond the code)" \
   || fail "report of the gates: $(jq -c --arg m "$MERCHANT" '.merchants[] | select(.merchant == $m)' resp.json)"
+# ... as the merchant's statement totals them (since 0.28.0), in words too
+api GET "/v1/admin/merchants/$MERCHANT/statement"
+[ "$(jq -c '[.charged.minor, .paid.minor, .paid_later.minor, .owed.minor, .unpaid.minor]' resp.json)" = "[3000,2000,0,0,1000]" ] \
+  && ok "statement: charged 30.00, paid 20.00, unpaid 10.00" || fail "statement of the gates: $(jq -c '{charged, paid, paid_later, owed, unpaid}' resp.json)"
+run_cli 0 "^charged 30.00 EUR: paid 20.00 EUR, paid later by the guarantee 0.00 EUR to date, owed by it 0.00 EUR now, not paid 10.00 EUR \(refused on these lines, beyond the rules, or presented again\)$" -- \
+  "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MERCHANT"
 audit_passes "the merchant's duplicate"
 
 # ---- 1c. a duplicate the guarantee owes, said as owed at the sync --------
