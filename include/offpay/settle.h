@@ -1068,7 +1068,8 @@ typedef struct offpay_refusal {
     uint64_t   serial;
     uint32_t   counter;
     int64_t    charged;     /* what the terminal said it charged */
-    offpay_err reason;      /* OFFPAY_ETERMINAL_REVOKED */
+    offpay_err reason;      /* OFFPAY_ETERMINAL_REVOKED, or since 0.28.0
+                               OFFPAY_ENOT_ISSUED */
     uint32_t   accepted_at; /* by the terminal's clock */
     uint32_t   uploaded_at;
 } offpay_refusal;
@@ -1076,12 +1077,13 @@ typedef struct offpay_refusal {
 /*
  * offpay_ledger_refusals — calls fn for each payment merchant_id's
  * terminals uploaded in [from, to] that was refused and kept as a refusal
- * (a revoked terminal's, accepted after its revocation; each once, however
- * often it was sent), by upload time on each shard, shard by shard; a
- * non-zero return stops the walk. They are part of neither a statement's
- * lines nor its totals (no money moved): a merchant's statement and the
- * operator's report say them apart. Errors: OFFPAY_EINVAL, OFFPAY_ESTORE.
- * Since 0.27.0.
+ * (a revoked terminal's, accepted after its revocation; since 0.28.0 also
+ * one of a credential the ledger did not issue, taken within its
+ * terminal's term; each once, however often it was sent), by upload time on
+ * each shard, shard by shard; a non-zero return stops the walk. They are part
+ * of neither a statement's lines nor its totals (no money moved): a merchant's
+ * statement and the operator's report say them apart. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ESTORE. Since 0.27.0.
  */
 offpay_err offpay_ledger_refusals(offpay_ledger *l, uint64_t merchant_id,
                                   uint32_t from, uint32_t to,

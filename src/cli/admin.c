@@ -2550,28 +2550,13 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
     char       t1[32], t2[32], m1[64], m2[64], m3[64], m4[64], m5[64];
     offpay_err rc;
     int        status = EXIT_OK;
-    int64_t    out_net;
 
     memset(&g, 0, sizeof g);
     if (alpha == NULL)
         return cli_usage_error("admin guarantee: --currency CODE is "
                                "required (the guarantee's, such as EUR)");
-    if (offpay_currency_from_alpha(alpha, &g.currency) != OFFPAY_OK) {
-        char up[4] = "";
-
-        /* a code in small letters: said so, as offpayd says it */
-        for (size_t i = 0; i < 3 && alpha[0] != '\0' && strlen(alpha) == 3; i++)
-            up[i] = (char)toupper((unsigned char)alpha[i]);
-        if (up[0] != '\0' &&
-            offpay_currency_from_alpha(up, &g.currency) == OFFPAY_OK)
-            return cli_usage_error("admin guarantee: --currency: ISO 4217 "
-                                   "codes are written in capitals: %s",
-                                   up);
-        return cli_usage_error("admin guarantee: --currency: '%s' is not a "
-                               "currency offpay knows (ISO 4217, such as "
-                               "EUR)",
-                               alpha);
-    }
+    if (cli_currency(alpha, &g.currency) != 0)
+        return EXIT_USAGE;
     if (from > to)
         return cli_usage_error("admin guarantee: --from is after --to "
                                "(both unix times, both included)");
@@ -2630,17 +2615,8 @@ static int guarantee(offpay_ledger *l, const char *alpha, uint32_t from,
            cli_money(p->closing_balance, g.currency, m1, sizeof m1),
            cli_iso_time(to, t1),
            offpay__period_final(to, now) ? "" : " (NOT FINAL)");
-    /* out is below 0: paid to merchants, less what came back (the JSON's
-     * paid_out_net, checked there as here) */
-    if (__builtin_add_overflow(p->covered, p->claims_paid, &out_net) ||
-        __builtin_add_overflow(out_net, p->refunds, &out_net) ||
-        out_net == INT64_MIN) {
-        status = cli_fail("guarantee", OFFPAY_EOVERFLOW);
-        goto out;
-    }
-    out_net = -out_net;
     printf("paid to merchants in the period, less refunds back: %s\n",
-           cli_money(out_net, g.currency, m1, sizeof m1));
+           cli_money(g.paid_out_net, g.currency, m1, sizeof m1));
     /* what the period closed owing, which a later deposit does not move */
     printf("owed at the period's end: %s in %llu claim(s)\n",
            cli_money(p->owed_at_close, g.currency, m1, sizeof m1),
@@ -2947,14 +2923,11 @@ static int merchants(offpay_ledger *l, const admin_args *a)
     return EXIT_OK;
 }
 
-/* `admin terminals`: every terminal (live ones first, each by id), of
- * merchant only when not 0, with what the dashboard shows of it
- * (offpay_ledger_overview), its last report included: a lost terminal's
- * id, to revoke it, and what it still held at its last sync. */
-/* Every registered terminal's entry, ascending by id, into *all
- * (malloc'd, free() it; NULL when none) and *n: offpay_ledger_terminals a
- * page at a time. */
-static offpay_err terminal_entries(offpay_ledger                 *l,
+/* Every registered terminal's entry (of merchant only, unless 0),
+ * ascending by id, into *all (malloc'd, free() it; NULL when none) and *n:
+ * offpay_ledger_terminals a page at a time (OFFPAY_ENOTFOUND: no such
+ * merchant). */
+static offpay_err terminal_entries(offpay_ledger *l, uint64_t merchant,
                                    offpay_ledger_terminal_entry **all,
                                    size_t                        *n)
 {
@@ -2966,8 +2939,8 @@ static offpay_err terminal_entries(offpay_ledger                 *l,
     *all = NULL;
     *n = 0;
     do {
-        rc = offpay_ledger_terminals(l, 0, after, OFFPAY_LEDGER_TERMINALS_MAX,
-                                     &page, &got);
+        rc = offpay_ledger_terminals(l, merchant, after,
+                                     OFFPAY_LEDGER_TERMINALS_MAX, &page, &got);
         if (rc == OFFPAY_OK && got > 0) {
             grown = realloc(*all, (*n + got) * sizeof **all);
             if (grown == NULL) {
@@ -3189,6 +3162,10 @@ static int view_of(const offpay_ledger_terminal_entry *e,
     return 0;
 }
 
+/* `admin terminals`: every terminal (live ones first, each by id), of
+ * merchant only when not 0, with what the dashboard shows of it
+ * (offpay_ledger_overview), its last report included: a lost terminal's
+ * id, to revoke it, and what it still held at its last sync. */
 static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
                      int json)
 {
@@ -3203,7 +3180,7 @@ static int terminals(offpay_ledger *l, uint64_t merchant, uint64_t stale_hours,
 
     /* the issuer key of each one's credential, from the directory's list */
     if (rc == OFFPAY_OK)
-        rc = terminal_entries(l, &all, &n_all);
+        rc = terminal_entries(l, 0, &all, &n_all);
     /* a merchant with no terminals lists none; no such merchant is said
      * (as GET /v1/admin/terminals?merchant= answers 404) */
     if (rc == OFFPAY_OK && merchant != 0) {
@@ -3650,8 +3627,7 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
     struct csv_labels        c;
     struct csv_lines         k;
     offpay_statement_account acct;
-    uint32_t                 after = 0;
-    offpay_err               rc = OFFPAY_OK;
+    offpay_err               rc;
     char                    *buf = NULL;
     size_t                   len = 0;
     FILE                    *mem;
@@ -3660,31 +3636,8 @@ static int statement_csv(offpay_ledger *l, offpay__statement *s)
     c.terminal = s->terminal;
     c.now = s->now;
     c.final = offpay__period_final(s->to, s->now);
-    /* the labels of the merchant's terminals, every page of them */
-    for (;;) {
-        offpay_ledger_terminal_entry *v = NULL, *grown;
-        size_t                        n = 0;
-
-        rc = offpay_ledger_terminals(l, s->merchant, after,
-                                     OFFPAY_LEDGER_TERMINALS_MAX, &v, &n);
-        if (rc != OFFPAY_OK || n == 0) {
-            free(v);
-            break;
-        }
-        grown = realloc(c.v, (c.n + n) * sizeof *c.v);
-        if (grown == NULL) {
-            free(v);
-            rc = OFFPAY_ENOMEM;
-            break;
-        }
-        c.v = grown;
-        memcpy(c.v + c.n, v, n * sizeof *v);
-        c.n += n;
-        after = v[n - 1].terminal_id;
-        free(v);
-        if (n < OFFPAY_LEDGER_TERMINALS_MAX)
-            break;
-    }
+    /* the labels of the merchant's terminals */
+    rc = terminal_entries(l, s->merchant, &c.v, &c.n);
     mem = rc == OFFPAY_OK ? open_memstream(&buf, &len) : NULL;
     if (rc == OFFPAY_OK && mem == NULL)
         rc = OFFPAY_ENOMEM;

@@ -554,7 +554,7 @@ void srv_guarantee_view(srv_req *r, srv_reply *out)
     const char       *qc = r->query(r->conn, "currency");
     const char       *qf = r->query(r->conn, "from");
     const char       *qt = r->query(r->conn, "to");
-    uint64_t          from = 0, to = r->now;
+    uint64_t          from, to;
     offpay__guarantee g;
     offpay_err        rc;
     char              hint[200];

@@ -760,6 +760,15 @@ offpay_err offpay__guarantee_read(offpay_ledger *l, offpay__guarantee *g)
                                         guarantee_period_claim, g, &g->g);
     if (rc == OFFPAY_OK)
         qsort(g->moves, g->n_moves, sizeof *g->moves, by_time);
+    /* out is below 0: covered and claims paid, less the refunds back */
+    if (rc == OFFPAY_OK &&
+        (__builtin_add_overflow(g->g.covered, g->g.claims_paid,
+                                &g->paid_out_net) ||
+         __builtin_add_overflow(g->paid_out_net, g->g.refunds,
+                                &g->paid_out_net) ||
+         g->paid_out_net == INT64_MIN))
+        rc = OFFPAY_EOVERFLOW;
+    g->paid_out_net = -g->paid_out_net;
     /* to whom each open claim is owed, by name (each merchant read once) */
     for (size_t i = 0; rc == OFFPAY_OK && i < g->n_claims; i++) {
         size_t k = 0;
@@ -804,7 +813,6 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
     json_t                        *moves = json_array(), *claims = json_array(),
            *losses = json_array();
     json_t *j;
-    int64_t out_net = 0;
     int     bad = moves == NULL || claims == NULL || losses == NULL;
 
     for (size_t i = 0; !bad && i < g->n_moves; i++)
@@ -844,13 +852,6 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
                             "net_loss",
                             offpay__json_amount(c->net_loss, cur))) != 0;
     }
-    /* what left the guarantee for merchants, less what came back: the
-     * period's loss as money moved (covered and claims paid are out,
-     * below 0) */
-    if (__builtin_add_overflow(p->covered, p->claims_paid, &out_net) ||
-        __builtin_add_overflow(out_net, p->refunds, &out_net) ||
-        out_net == INT64_MIN)
-        bad = 1;
     if (bad) {
         json_decref(moves);
         json_decref(claims);
@@ -873,7 +874,7 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
         offpay__json_amount(p->deposits, cur), "withdrawals",
         offpay__json_amount(p->withdrawals, cur), "other",
         offpay__json_amount(p->other, cur), "paid_out_net",
-        offpay__json_amount(-out_net, cur), "owed",
+        offpay__json_amount(g->paid_out_net, cur), "owed",
         counted(p->n_owed, p->owed, cur), "owed_at_close",
         counted(p->n_owed_at_close, p->owed_at_close, cur), "transfers", moves,
         "transfers_count", (json_int_t)g->moves_count, "claims", claims,

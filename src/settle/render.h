@@ -88,7 +88,9 @@ typedef struct offpay__statement {
     uint64_t                 moves_count;
     offpay_statement_account acct;
     /* the period's refused payments (offpay_ledger_refusals: a revoked
-     * terminal's, paid nothing), of the terminal when asked: the first
+     * terminal's, a credential the ledger did not issue; paid nothing),
+     * apart from the lines and their totals, of the terminal when asked:
+     * the first
      * OFFPAY__STATEMENT_REFUSALS listed, all counted and their charges
      * summed; since 0.27.0 */
     offpay_refusal *refusals;
@@ -251,9 +253,10 @@ typedef struct offpay__report_row {
     int64_t  owed;       /* claims on the guarantee still open (§5) */
     int64_t  paid_later; /* paid by the guarantee since (claims) */
     int64_t  refunded;   /* of these payments, refunded whenever */
-    /* charged that no one pays, now or later: the refused payments', and
-     * the part outside the guarantee's rules of one unpaid for it; so
-     * charged = paid + paid_later + owed + unpaid (since 0.28.0) */
+    /* charged that no one pays, now or later: the refused payments', the
+     * part outside the guarantee's rules of one unpaid for it, a code
+     * presented again whose first presentment was paid; so charged = paid
+     * + paid_later + owed + unpaid (since 0.28.0) */
     int64_t                  unpaid;
     offpay_statement_account acct;
 } offpay__report_row;
@@ -331,6 +334,10 @@ typedef struct offpay__guarantee {
     uint32_t                from, to;
     uint32_t                now; /* the reader's clock: is the period final? */
     offpay_guarantee_period g;
+    /* what left it for merchants in the period (covered, claims paid) less
+     * the refunds back: the period's loss as money moved, >= 0 unless
+     * refunds of earlier payments outweigh it */
+    int64_t paid_out_net;
     /* the period's transfers: the earliest OFFPAY__GUARANTEE_MOVES by
      * time then id, oldest first, of moves_count */
     offpay_account_transfer *moves;
@@ -356,7 +363,8 @@ typedef struct offpay__guarantee {
  * now set by the caller, the rest zero), read with
  * offpay_ledger_guarantee_period and then offpay_ledger_credential for
  * each credential named; freed by offpay__guarantee_free (also after a
- * failure). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, and those of the two.
+ * failure). Errors: OFFPAY_EINVAL, OFFPAY_ENOMEM, OFFPAY_EOVERFLOW (a
+ * paid_out_net beyond 64 bits), and those of the two.
  */
 offpay_err offpay__guarantee_read(offpay_ledger *l, offpay__guarantee *g);
 void       offpay__guarantee_free(offpay__guarantee *g);

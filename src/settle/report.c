@@ -5,8 +5,9 @@
  * bank without a statement per merchant. Each merchant's row is read as
  * its statement is (offpay_ledger_statement_with: the lines uploaded in
  * the period, and the account's movements by their own time, in one read
- * a shard), and its refusals (offpay_ledger_refusals, a revoked
- * terminal's) counted among its payments, so a row and the merchant's
+ * a shard), and its refusals (offpay_ledger_refusals: a revoked
+ * terminal's, a credential the ledger did not issue) counted among its
+ * payments, so a row and the merchant's
  * statement of the same period always agree (its payments, refused and
  * charged are the statement's lines plus its refused); the JSON is
  * rendered here for both (render.h).
@@ -50,14 +51,14 @@ static int line(const offpay_statement_line *x, void *p)
         add(&r->charged, x->charged) | add(&r->paid, x->paid) |
         add(&r->covered, x->covered) | add(&r->refunded, x->refunded) |
         add(&r->paid_later, x->paid_later) | add(&r->owed, owed) |
-        /* what is left of the charge: refused, or outside the rules */
+        /* what is left of the charge: no one pays it (offpay__line_owed) */
         add(&r->unpaid, x->charged - x->paid - x->paid_later - owed);
     return c->overflow;
 }
 
-/* A refused payment (a revoked terminal's, offpay_ledger_refusals): a
- * payment of the period, refused, charged by the terminal and paid
- * nothing. */
+/* A refused payment (offpay_ledger_refusals: a revoked terminal's, a
+ * credential the ledger did not issue): a payment of the period, refused,
+ * charged by the terminal and paid nothing. */
 static int refused(const offpay_refusal *f, void *p)
 {
     struct row_ctx     *c = p;

@@ -265,67 +265,6 @@ int offpay__cred_is_issued(const offpay__cred_row   *row,
  * (accepted_at), but never before the wallet made the code, less the
  * clocks' skew. A revoked terminal's key cannot date a payment it takes
  * after its revocation to before it (settlement.md §8). */
-/* A refused payment kept once per terminal and code (030_refusals), so
- * that the merchant's statement and the operator's report say it: the
- * merchant's terminal took it and nothing will pay it. Not for a receipt
- * standing for the upload (the wallet's, settlement.md §7). */
-static offpay_err keep_refusal(offpay_ledger *l, const struct settle_ctx *c,
-                               offpay_err why)
-{
-    offpay__refusal_row f;
-
-    if (c->item->terminal_seq < 0 || c->item->charged < 0)
-        return OFFPAY_OK;
-    memset(&f, 0, sizeof f);
-    f.r.terminal_id = c->terminal;
-    f.r.serial = c->p.cred.serial;
-    f.r.counter = c->p.counter;
-    f.r.charged = c->item->charged;
-    f.r.reason = why;
-    f.r.accepted_at = c->item->accepted_at;
-    f.r.uploaded_at = c->now;
-    memcpy(f.code_hash, c->hash, sizeof f.code_hash);
-    return l->ops->refusal_add(l->store, &f);
-}
-
-/* A payment the uploading terminal accepted after its revocation: refused
- * (ETERMINAL_REVOKED) and kept; not for a code of a credential this
- * ledger did not issue (a revoked terminal's word on a payer no escrow
- * stands for). */
-static offpay_err refuse_revoked(offpay_ledger *l, struct settle_ctx *c)
-{
-    offpay__cred_row cred;
-    offpay_err       rc;
-
-    rc = l->ops->cred_get(l->store, c->p.cred.serial, &cred);
-    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
-        return rc;
-    if (rc == OFFPAY_OK && offpay__cred_is_issued(&cred, &c->p.cred) &&
-        (rc = keep_refusal(l, c, OFFPAY_ETERMINAL_REVOKED)) != OFFPAY_OK)
-        return rc;
-    return reject(c, OFFPAY_ETERMINAL_REVOKED);
-}
-
-static offpay_err term_check(const offpay_ledger *l, const struct settle_ctx *c,
-                             const struct term_state *w);
-
-/* A code whose credential the issuer signed but this ledger did not issue
- * (ENOT_ISSUED: one issued after the backup a ledger was restored from,
- * or outside offpayd): refused, and kept (since 0.28.0) when the terminal
- * took it within its own term (one outside it is no sale of the
- * merchant's, as its other payments are not), so that the merchants whose
- * terminals took such codes are seen, with what each was charged
- * (docs/operations.md §5, after a restore). */
-static offpay_err refuse_not_issued(offpay_ledger *l, struct settle_ctx *c,
-                                    const struct term_state *term)
-{
-    offpay_err rc = OFFPAY_OK;
-
-    if (term_check(l, c, term) == OFFPAY_OK)
-        rc = keep_refusal(l, c, OFFPAY_ENOT_ISSUED);
-    return rc != OFFPAY_OK ? rc : reject(c, OFFPAY_ENOT_ISSUED);
-}
-
 static uint64_t accepted_no_earlier(const struct settle_ctx *c)
 {
     offpay_risk r;
@@ -404,6 +343,64 @@ static offpay_err term_check(const offpay_ledger *l, const struct settle_ctx *c,
         b != OFFPAY_OK)
         return OFFPAY_ETERMINAL_EXPIRED;
     return OFFPAY_OK;
+}
+
+/* A refused payment kept once per terminal and code (030_refusals), so
+ * that the merchant's statement and the operator's report say it: the
+ * merchant's terminal took it and nothing will pay it. Not for a receipt
+ * standing for the upload (the wallet's, settlement.md §7). */
+static offpay_err keep_refusal(offpay_ledger *l, const struct settle_ctx *c,
+                               offpay_err why)
+{
+    offpay__refusal_row f;
+
+    if (c->item->terminal_seq < 0 || c->item->charged < 0)
+        return OFFPAY_OK;
+    memset(&f, 0, sizeof f);
+    f.r.terminal_id = c->terminal;
+    f.r.serial = c->p.cred.serial;
+    f.r.counter = c->p.counter;
+    f.r.charged = c->item->charged;
+    f.r.reason = why;
+    f.r.accepted_at = c->item->accepted_at;
+    f.r.uploaded_at = c->now;
+    memcpy(f.code_hash, c->hash, sizeof f.code_hash);
+    return l->ops->refusal_add(l->store, &f);
+}
+
+/* A payment the uploading terminal accepted after its revocation: refused
+ * (ETERMINAL_REVOKED) and kept; not for a code of a credential this
+ * ledger did not issue (a revoked terminal's word on a payer no escrow
+ * stands for). */
+static offpay_err refuse_revoked(offpay_ledger *l, struct settle_ctx *c)
+{
+    offpay__cred_row cred;
+    offpay_err       rc;
+
+    rc = l->ops->cred_get(l->store, c->p.cred.serial, &cred);
+    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+        return rc;
+    if (rc == OFFPAY_OK && offpay__cred_is_issued(&cred, &c->p.cred) &&
+        (rc = keep_refusal(l, c, OFFPAY_ETERMINAL_REVOKED)) != OFFPAY_OK)
+        return rc;
+    return reject(c, OFFPAY_ETERMINAL_REVOKED);
+}
+
+/* A code whose credential the issuer signed but this ledger did not issue
+ * (ENOT_ISSUED: one issued after the backup a ledger was restored from,
+ * or outside offpayd): refused, and kept (since 0.28.0) when the terminal
+ * took it within its own term (one outside it is no sale of the
+ * merchant's, as its other payments are not), so that the merchants whose
+ * terminals took such codes are seen, with what each was charged
+ * (docs/operations.md §5, after a restore). */
+static offpay_err refuse_not_issued(offpay_ledger *l, struct settle_ctx *c,
+                                    const struct term_state *term)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    if (term_check(l, c, term) == OFFPAY_OK)
+        rc = keep_refusal(l, c, OFFPAY_ENOT_ISSUED);
+    return rc != OFFPAY_OK ? rc : reject(c, OFFPAY_ENOT_ISSUED);
 }
 
 /* Whether a released credential's escrow paid so much before that want

@@ -353,8 +353,12 @@ expect_http 400 BAD_PARAMETER "a guarantee of a currency offpay does not know"
 api GET "/v1/admin/guarantee?currency=jpy"
 expect_http 400 BAD_PARAMETER "a currency in small letters"
 jget .hint | grep -qF "ISO 4217 codes are written in capitals: JPY" && ok "its hint: written in capitals" || fail "jpy hint: $(cat resp.json)"
-run_cli 2 "admin guarantee: --currency: ISO 4217 codes are written in capitals: JPY" -- \
-  "$OFFPAY" admin guarantee --db "$LEDGER" --currency jpy
+# the command line takes "jpy" for JPY, as every offpay --currency does
+# (cli_currency): the same answer; an unknown one is a usage error
+"$OFFPAY" admin guarantee --db "$LEDGER" --currency jpy --to "$gto" --json > g2.json
+[ "$(jq -S "del(.final)" g.json)" = "$(jq -S "del(.final)" g2.json)" ] && ok "admin guarantee --currency jpy: JPY's answer" || fail "jpy: $(cat g2.json)"
+run_cli 2 "offpay: XYZ: unknown currency \(use an ISO 4217 code such as EUR or USD\)" -- \
+  "$OFFPAY" admin guarantee --db "$LEDGER" --currency XYZ
 api GET "/v1/admin/guarantee"
 expect_http 400 BAD_PARAMETER "a guarantee without its currency"
 run_cli 2 "admin guarantee: --currency CODE is required" -- "$OFFPAY" admin guarantee --db "$LEDGER"
