@@ -21,6 +21,7 @@
 #include "core/amount_int.h"
 #include "core/base64.h"
 #include "core/unixtime.h"
+#include "settle/store.h"
 #include "store/lockwait.h"
 #include "wallet/spendlog.h"
 #include "wallet/wallet_file.h"
@@ -135,6 +136,11 @@ int cli_fail(const char *what, offpay_err rc)
          * and that nothing was changed (store/lockwait.h) */
         fprintf(stderr, "offpay: %s: %s (%s)\n", what,
                 offpay__lockwait_detail(), offpay_errname(rc));
+    else if (rc == OFFPAY_ECLOCK_BEHIND &&
+             offpay__ledger_clock_detail()[0] != '\0')
+        /* a transfer dated behind the ledger's newest: both times */
+        fprintf(stderr, "offpay: %s: %s (%s)\n", what,
+                offpay__ledger_clock_detail(), offpay_errname(rc));
     else
         fprintf(stderr, "offpay: %s: %s (%s)\n", what, offpay_strerror(rc),
                 offpay_errname(rc));

@@ -27,11 +27,14 @@ static const double batch_bounds[] = {1, 10, 50, 100, 250, 500, 1000, 5000};
 #define N_BATCH (sizeof batch_bounds / sizeof batch_bounds[0])
 
 /* The ledger's storage failures counted by offpayd_ledger_errors_total,
- * each always rendered (0 until it happens), so a rate can be taken. */
+ * each always rendered (0 until it happens), so a rate can be taken; and
+ * ECLOCK_BEHIND, a transfer refused because offpayd's clock is behind the
+ * ledger's newest (offpay__ledger_book). */
 static const offpay_err ledger_errs[] = {
-    OFFPAY_ESTORE, OFFPAY_ERETRY,        OFFPAY_EBUSY,
-    OFFPAY_ENOSPC, OFFPAY_EROFS,         OFFPAY_EACCES,
-    OFFPAY_EIO,    OFFPAY_ELEDGER_MOVED, OFFPAY_ELEDGER_SEALED};
+    OFFPAY_ESTORE,       OFFPAY_ERETRY,        OFFPAY_EBUSY,
+    OFFPAY_ENOSPC,       OFFPAY_EROFS,         OFFPAY_EACCES,
+    OFFPAY_EIO,          OFFPAY_ELEDGER_MOVED, OFFPAY_ELEDGER_SEALED,
+    OFFPAY_ECLOCK_BEHIND};
 #define N_LEDGER_ERRS (sizeof ledger_errs / sizeof ledger_errs[0])
 
 typedef struct counter {

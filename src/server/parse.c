@@ -76,6 +76,9 @@ unsigned srv_status_of(offpay_err rc)
                                   restarted */
     case OFFPAY_ELEDGER_SEALED: /* copied to PostgreSQL under this offpayd:
                                    until it is stopped */
+    case OFFPAY_ECLOCK_BEHIND:  /* offpayd's clock behind the ledger's newest
+                                   transfer: until it is set right (a signed
+                                   request's stale time is 401 before) */
         return 503;
     case OFFPAY_EVERSION: /* the ledger's, once a newer offpay migrated it
                              under this offpayd: until it is replaced */
@@ -120,15 +123,23 @@ const char *srv_quote(const char *name, char *buf)
     return buf;
 }
 
+const char *srv_engine_detail(offpay_err rc)
+{
+    if (rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0] != '\0')
+        return offpay__lockwait_detail(); /* the lock's holder */
+    if (rc == OFFPAY_ECLOCK_BEHIND && offpay__ledger_clock_detail()[0] != '\0')
+        return offpay__ledger_clock_detail(); /* both times */
+    return offpay_strerror(rc);
+}
+
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what)
 {
     char hint[1024];
 
-    snprintf(hint, sizeof hint, "%s: %s", what, offpay_strerror(rc));
     /* a lock another process holds, waited for in vain: which, and that
-     * nothing was changed (store/lockwait.h) */
-    if (rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0] != '\0')
-        snprintf(hint, sizeof hint, "%s: %s", what, offpay__lockwait_detail());
+     * nothing was changed (store/lockwait.h); a transfer dated behind the
+     * ledger's newest (a clock gone back): both times */
+    snprintf(hint, sizeof hint, "%s: %s", what, srv_engine_detail(rc));
     if (rc == OFFPAY_EVERSION && offpay__store_schema_newer_seen() != 0)
         snprintf(hint, sizeof hint,
                  "%s: the ledger's schema is version %lu, newer than this "

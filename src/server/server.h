@@ -261,6 +261,11 @@ int srv_commit_too_late(const srv_req *r);
  * ledger is slow); send it again", into buf, which it returns. */
 #define SRV_TOO_LATE_HINT_MAX 160u
 const char *srv_too_late_hint(char buf[SRV_TOO_LATE_HINT_MAX]);
+/* An engine error in words: the lock's holder for EBUSY after a wait in
+ * vain (store/lockwait.h), both times for ECLOCK_BEHIND from a transfer
+ * dated behind the ledger's newest (offpay__ledger_clock_detail), else
+ * offpay_strerror's; this thread's. */
+const char *srv_engine_detail(offpay_err rc);
 /* Sets out to the JSON error of an engine error, with its status. */
 void srv_fail_engine(srv_reply *out, offpay_err rc, const char *what);
 /* The same with the whole hint given (printf-style): for an error whose

@@ -162,9 +162,7 @@ static json_t *result_json(const srv_upload_item      *it,
         return json_pack("{s:o, s:s, s:s, s:s}", "seq",
                          srv_json_id((uint64_t)it->seq), "outcome", "error",
                          "reason", offpay_errname(rc), "hint",
-                         rc == OFFPAY_EBUSY && offpay__lockwait_detail()[0]
-                             ? offpay__lockwait_detail() /* the lock's holder */
-                             : offpay_strerror(rc));
+                         srv_engine_detail(rc));
     j = json_object();
     if (j == NULL)
         return NULL;

@@ -230,7 +230,8 @@ static json_t *item_json(const offpay_wallet_item   *it,
                          cur ? srv_json_id(p.cred.serial) : NULL, "counter",
                          cur ? (json_int_t)p.counter : (json_int_t)0, "status",
                          "error", "reason", offpay_errname(rc), "hint",
-                         late ? srv_too_late_hint(hint) : offpay_strerror(rc));
+                         late ? srv_too_late_hint(hint)
+                              : srv_engine_detail(rc));
     }
     for (size_t k = 0; k < res->n_receipts; k++)
         if (json_array_append_new(receipts,

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/message_int.h"
 #include "core/oserr.h"
+#include "core/unixtime.h"
 #include "offpay/core.h"
 #include "offpay/issuer.h"
 #include "settle/render.h"
@@ -770,6 +771,10 @@ offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
     return set_trust_as(l, b, kid, NULL, key);
 }
 
+/* What the last refusal of a transfer dated behind the ledger's newest
+ * said, on this thread (offpay__ledger_book). */
+static _Thread_local char clock_detail[384];
+
 /* After a conflict: wait a random time that grows with the attempt (up
  * to BACKOFF_MAX_US), so two transactions that keep meeting on one
  * credential stop colliding in lockstep. */
@@ -808,6 +813,8 @@ static offpay_err run_tx(offpay_ledger *l, int read_only,
          attempt++) {
         if (attempt > 0 && !again)
             backoff(attempt);
+        l->newest_read = 0;
+        clock_detail[0] = '\0';
         rc = read_only ? l->ops->begin_read(l->store) : l->ops->begin(l->store);
         if (rc == OFFPAY_OK)
             rc = fn(l, ctx);
@@ -909,6 +916,52 @@ offpay__ledger_tx_serials(offpay_ledger *l, const uint64_t *serials, size_t n,
     return rc;
 }
 
+const char *offpay__ledger_clock_detail(void)
+{
+    return clock_detail;
+}
+
+offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
+                               uint64_t *id)
+{
+    char       a[32], b[32];
+    offpay_err rc;
+
+    if (!l->newest_read || l->newest_shard != l->cur) {
+        uint32_t seen = 0;
+
+        rc = l->ops->newest_transfer_at(l->store, &l->newest_at);
+        if (rc == OFFPAY_OK)
+            rc = l->ops->mark_get(l->store, OFFPAY__MARK_RELEASE_SEEN, &seen);
+        if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+            return rc;
+        /* transfers an operator's release saw (on every shard) were
+         * vouched for: dated ahead by a clock set right since, they hold
+         * nothing back (docs/operations.md, "offpayd's clock jumped") */
+        if (l->newest_at <= seen)
+            l->newest_at = 0;
+        l->newest_read = 1;
+        l->newest_shard = l->cur;
+    }
+    /* a transfer dated up to OFFPAY__PERIOD_FINAL_AFTER before the
+     * newest is a request's still committing (an upload's 30 s bound and
+     * its last transaction's 30 s); one dated further back, a clock gone
+     * back, would book into a period read as final */
+    if ((uint64_t)t->at + OFFPAY__PERIOD_FINAL_AFTER >= l->newest_at)
+        return l->ops->transfer_add(l->store, t, id);
+    snprintf(clock_detail, sizeof clock_detail,
+             "this clock reads %s (%lu), %lu s before the ledger's newest "
+             "transfer, dated %s (%lu): a transfer dated more than %u s before "
+             "it would change a period that may already have been read as "
+             "final; nothing was booked: set this machine's clock right "
+             "(docs/operations.md, \"offpayd's clock jumped\")",
+             offpay__unix_time_iso(t->at, a), (unsigned long)t->at,
+             (unsigned long)(l->newest_at - t->at),
+             offpay__unix_time_iso(l->newest_at, b),
+             (unsigned long)l->newest_at, (unsigned)OFFPAY__PERIOD_FINAL_AFTER);
+    return OFFPAY_ECLOCK_BEHIND;
+}
+
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
                                uint64_t credit, int64_t amount,
                                const char *kind, uint64_t presentment,
@@ -917,7 +970,7 @@ offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,
     offpay__transfer t = {debit,       credit,  amount, kind,
                           presentment, case_id, ref,    now};
 
-    return l->ops->transfer_add(l->store, &t, NULL);
+    return offpay__ledger_book(l, &t, NULL);
 }
 
 int offpay__text_ok(const char *text, size_t max)
@@ -1349,7 +1402,7 @@ static offpay_err external_tx(offpay_ledger *l, void *p)
     t.case_id = 0;
     t.ref = c->ref;
     t.at = c->now;
-    rc = l->ops->transfer_add(l->store, &t, &c->transfer);
+    rc = offpay__ledger_book(l, &t, &c->transfer);
     if (rc == OFFPAY_OK && c->key != NULL)
         rc = request_book(l, c, c->transfer);
     c->fresh = rc == OFFPAY_OK;
@@ -3142,14 +3195,15 @@ offpay_err offpay_ledger_release_report(offpay_ledger *l, uint32_t now,
         return OFFPAY_EINVAL;
     rc = release_at(l, now, &out->released, out);
     /* the operator's release vouches for its clock: the automatic job
-     * measures from it again, and no longer holds back for the transfers
-     * the ledger had then (offpay_ledger_release_auto) */
+     * measures from it again, and neither it nor a booking holds back
+     * for the transfers the ledger had then (offpay_ledger_release_auto,
+     * offpay__ledger_book, which reads the mark on its own shard) */
     if (rc == OFFPAY_OK)
         rc = newest_transfer(l, &seen.at);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx(l, mark_put_tx, &run);
-    if (rc == OFFPAY_OK)
-        rc = offpay__ledger_tx(l, mark_put_tx, &seen);
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
+        rc = offpay__ledger_tx_on(l, k, mark_put_tx, &seen);
     return rc;
 }
 

@@ -169,7 +169,7 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
         x.ref = c->ref;
         x.at = c->now;
         if (rc == OFFPAY_OK)
-            rc = l->ops->transfer_add(l->store, &x, NULL);
+            rc = offpay__ledger_book(l, &x, NULL);
         if (rc != OFFPAY_OK)
             return rc;
         c->r.deposited = c->amount;
@@ -193,12 +193,12 @@ static offpay_err refund_tx(offpay_ledger *l, void *p)
         x.credit = c->r.guarantee_account;
         x.amount = c->r.to_guarantee;
         if (rc == OFFPAY_OK)
-            rc = l->ops->transfer_add(l->store, &x, &c->r.transfer);
+            rc = offpay__ledger_book(l, &x, &c->r.transfer);
     }
     if (rc == OFFPAY_OK && c->r.to_wallet > 0) {
         x.credit = c->r.wallet_account;
         x.amount = c->r.to_wallet;
-        rc = l->ops->transfer_add(l->store, &x, &id);
+        rc = offpay__ledger_book(l, &x, &id);
         if (c->r.transfer == 0)
             c->r.transfer = id;
     }

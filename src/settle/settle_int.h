@@ -40,6 +40,11 @@ struct offpay_ledger {
                                      token, and sk stays zero */
     offpay__cache_slot *cache;    /* credentials verified under bundle;
                                      calloc'd, emptied by set_trust */
+    /* the current transaction's read of its store's newest transfer time
+     * (offpay__ledger_book), for shard newest_shard; unread: 0 */
+    int      newest_read;
+    size_t   newest_shard;
+    uint32_t newest_at;
 };
 
 /* Runs fn between begin and commit, rolling back on any error and
@@ -48,6 +53,17 @@ struct offpay_ledger {
 offpay_err offpay__ledger_tx(offpay_ledger *l,
                              offpay_err (*fn)(offpay_ledger *l, void *ctx),
                              void *ctx);
+
+/* Books transfer t (its id into *id when not NULL) in the current
+ * transaction: every transfer the engine and the operator's side book
+ * goes through it. The ledger's time does not go back (settlement.md
+ * §10, "The ledger's clock"): a transfer dated more than
+ * OFFPAY__PERIOD_FINAL_AFTER s before the newest of the store's newest
+ * transfers (read once per transaction) is refused OFFPAY_ECLOCK_BEHIND,
+ * with offpay__ledger_clock_detail() saying both times: it would change a
+ * period that may already have been read as final. */
+offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
+                               uint64_t *id);
 
 /* The audit's report of a store's facts; OFFPAY_EAUDIT when any count
  * other than the totals is non-zero (r filled either way). */

@@ -34,6 +34,11 @@ typedef struct offpay__transfer {
     uint32_t    at;
 } offpay__transfer;
 
+/* What the last transfer refused OFFPAY_ECLOCK_BEHIND on this thread
+ * said (offpay__ledger_book, settle_int.h): both times and what to do;
+ * "" when none was. For offpayd's hint and the CLI's message. */
+const char *offpay__ledger_clock_detail(void);
+
 /* A request made once under its key (005_request_keys). */
 enum {
     OFFPAY__REQ_DEPOSIT = 1,

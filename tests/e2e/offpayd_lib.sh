@@ -102,14 +102,21 @@ finish() {
 # make time pass goes back to the real clock, which offpayd rightly takes
 # for its clock gone back (docs/operations.md, "offpayd's clock jumped";
 # offpayd_requests.sh shows it): the ledger's clock marks (014) are
-# dropped, as if the real clock had caught up. With no offpayd running.
+# dropped, as if the real clock had caught up, and the transfers dated
+# ahead are taken as vouched for (release_seen, as an operator's release
+# records it on every shard), so that bookings go on (settlement.md §10,
+# "The ledger's clock"). With no offpayd running.
 clock_back() {
-  local sql="DELETE FROM clock_marks"
+  local drop="DELETE FROM clock_marks"
+  local seen="INSERT INTO clock_marks (what, at)
+      SELECT 'release_seen', COALESCE(MAX(at), 0) FROM transfers"
   if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
-    psql -q -X -v ON_ERROR_STOP=1 "$(awk 'NR == 1 {print $3}' "$work/shards.map")" \
-        -c "$sql" >/dev/null
+    awk '$1 == "shard" {print $3}' "$work/shards.map" | while read -r url; do
+      psql -q -X -v ON_ERROR_STOP=1 "$url" -c "$drop" -c "$seen" >/dev/null
+    done
   else
-    ledger_sql ledger "$sql"
+    ledger_sql ledger "$drop"
+    ledger_sql ledger "$seen"
   fi
 }
 

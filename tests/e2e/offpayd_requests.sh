@@ -820,6 +820,61 @@ expect_http 200 - "once the clock reaches the mark: a new request is taken"
 audit_passes "after offpayd's clock jumped"
 stop_server TERM
 
+# A clock gone back books nothing into a period that may already have
+# been read as final (settlement.md §10, "The ledger's clock"): neither
+# offpayd's (an operator's deposit, a terminal's upload) nor that of a
+# machine running `offpay admin` on the ledger. Here offpayd's clock ran
+# an hour ahead while it booked, then was set right: the right clock is
+# an hour behind the newest transfer, as a clock gone back would be. 30 s
+# behind is a request still committing, and is booked; an operator's
+# release vouches for the clock, and bookings go on. (All of it after the
+# signed requests' mark the day ahead above left.)
+export OFFPAY_NOW=$((T0 + 86400 + 600))
+BASE=$OFFPAY_NOW AHEAD=$((OFFPAY_NOW + 3600))
+start_server
+WB=$(new_account payer-b 10.00)
+new_wallet wb "$WB" 5.00; SB=$SERIAL
+c=$(pay wb 2.00); accept ta "$c" 2.00 || fail "accept 2.00"
+seqb=$("$OFFPAY" terminal journal --terminal ta --json | tail -1 | jq -r .seq)
+stop_server TERM
+OFFPAY_NOW=$AHEAD start_server
+api POST "/v1/admin/accounts/$WB/deposit" '{"amount":"1.00"}'
+expect_http 200 - "a deposit on offpayd's clock an hour ahead"
+stop_server TERM
+start_server
+api POST "/v1/admin/accounts/$WB/deposit" '{"amount":"1.00"}'
+expect_http 503 ECLOCK_BEHIND "a deposit an hour behind the newest transfer"
+jget .hint | grep -qE "this clock reads [0-9T:Z-]+ \($BASE\), 3600 s before the ledger's newest transfer, dated [0-9T:Z-]+ \($AHEAD\): a transfer dated more than 60 s before it would change a period that may already have been read as final; nothing was booked: set this machine's clock right" \
+  && ok "its hint gives both times and what to do" || fail "hint: $(jget .hint)"
+upload ta --from "$seqb" --to "$seqb" --time "$BASE"
+[ "$status" = 200 ] && [ "$(outcomes)" = error ] \
+  && [ "$(jq -r '.results[0].reason' resp.json)" = ECLOCK_BEHIND ] \
+  && jq -r '.results[0].hint' resp.json | grep -q "before the ledger's newest transfer" \
+  && ok "an upload then: its payment left undecided (error, ECLOCK_BEHIND), to be sent again" \
+  || fail "upload behind: $status $(cat resp.json)"
+balances "W=$WB:600 esc=esc/$SB:500" "nothing booked on the clock behind"
+stop_server TERM
+rc=0; "$OFFPAY" admin deposit --db "$LEDGER" --account "$WB" --amount 1.00 >dep.out 2>dep.err || rc=$?
+[ "$rc" = 1 ] && grep -q "this clock reads .* before the ledger's newest transfer.*(ECLOCK_BEHIND)" dep.err \
+  && ok "offpay admin deposit on that clock: exit 1, both times said" \
+  || fail "admin deposit behind: rc $rc $(cat dep.out dep.err)"
+OFFPAY_NOW=$((AHEAD - 30)) "$OFFPAY" admin deposit --db "$LEDGER" --account "$WB" --amount 1.00 \
+    >dep.out 2>dep.err \
+  && ok "30 s behind the newest: booked (a request may still be committing)" \
+  || fail "admin deposit 30 s behind: $(cat dep.out dep.err)"
+"$OFFPAY" admin release --db "$LEDGER" >rel.out 2>&1 \
+  && ok "the operator's release vouches for the clock" || fail "release: $(cat rel.out)"
+start_server
+api POST "/v1/admin/accounts/$WB/deposit" '{"amount":"1.00"}'
+expect_http 200 - "a deposit after it"
+upload ta --from "$seqb" --to "$seqb" --time "$BASE"
+[ "$(outcomes)" = settled ] && ok "the payment sent again settles" \
+  || fail "upload after: $(jq -c .results resp.json)"
+balances "W=$WB:800 esc=esc/$SB:300" "1.00 deposited once on each clock, 2.00 settled once"
+audit_passes "after the clock gone back"
+stop_server TERM
+unset OFFPAY_NOW
+
 # ---- a merchant in a currency whose guarantee holds nothing ---------------
 # registered, with a warning (answer and log): its terminals' overspends
 # would wait as claims until the guarantee is funded; none once it is

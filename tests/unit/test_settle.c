@@ -3389,7 +3389,7 @@ static void test_marks_change_no_balance_and_the_audit_checks_them(void)
         REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 100 + i, NULL,
                                          T0 + i, NULL));
     n = make_code(&w, 1, CENTS(20), T0 + 4, 0, code);
-    REQUIRE(settle(&w, 0, code, n, CENTS(20), T0 + 5, T0 + 3600).outcome ==
+    REQUIRE(settle(&w, 0, code, n, CENTS(20), T0 + 5, T0 + 6).outcome ==
             OFFPAY_SETTLE_SETTLED);
     REQUIRE_OK(offpay_ledger_withdraw(w.l, w.merchant_acct[0], 50, "out",
                                       T0 + 7, NULL));
@@ -4063,7 +4063,7 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EEXISTS);
     REQUIRE_OK(offpay_ledger_move_once(w.l, w.merchant_acct[0], 1, 0, NULL,
-                                       "dep-1", T0, NULL, NULL));
+                                       "dep-1", T0 + 7300, NULL, NULL));
     CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, 0, NULL, "dep-1",
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EEXISTS);
@@ -4084,7 +4084,7 @@ static void test_refunds_go_back_to_the_guarantee_then_the_payer(void)
 
     /* a merchant whose money was withdrawn refunds nothing */
     REQUIRE_OK(offpay_ledger_withdraw(w.l, w.merchant_acct[0], CENTS(40) + 1,
-                                      "payout", T0, NULL));
+                                      "payout", T0 + 7300, NULL));
     CHECK_ERR(offpay_ledger_refund(w.l, a.presentment, 1, 0, NULL, NULL,
                                    T0 + 7300, NULL, NULL),
               OFFPAY_EFUNDS);
@@ -4250,10 +4250,9 @@ static void *refund_race_run(void *arg)
 
     me->rr->rc[me->who] = offpay_ledger_open(me->rr->w->path, NULL, &l);
     if (me->rr->rc[me->who] == OFFPAY_OK)
-        me->rr->rc[me->who] =
-            offpay_ledger_refund(l, me->rr->presentment, CENTS(30),
-                                 me->rr->funded, NULL, NULL, T0 + 7200, NULL,
-                                 NULL);
+        me->rr->rc[me->who] = offpay_ledger_refund(
+            l, me->rr->presentment, CENTS(30), me->rr->funded, NULL, NULL,
+            T0 + 3600, NULL, NULL);
     offpay_ledger_close(l);
     return NULL;
 }
@@ -4275,7 +4274,7 @@ static void test_refunds_at_once_never_exceed_the_payment(void)
     /* the merchant holds more than both refunds, so only the rule of the
      * payment can refuse the second */
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], CENTS(100), "x",
-                                     T0, NULL));
+                                     T0 + 3600, NULL));
     for (int round = 0; round < 6; round++) {
         int64_t merchant = balance(&w, w.merchant_acct[0]);
 
@@ -5293,9 +5292,17 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
         const size_t      more = OFFPAY__STATEMENT_MOVES + 5;
         int               sorted = 1;
 
-        for (size_t i = 0; i < more; i++)
+        offpay_release_report rep;
+
+        /* the first, then an operator's release vouching for its time,
+         * so that the others may be dated further back than the newest
+         * transfer's 60 s (settlement.md §10, "The ledger's clock") */
+        for (size_t i = 0; i < more; i++) {
             REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 1, NULL,
                                              T0 + 9000 - (uint32_t)i, NULL));
+            if (i == 0)
+                REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 9000, &rep));
+        }
         memset(&st, 0, sizeof st);
         st.merchant = w.merchant[0];
         st.from = T0;
