@@ -51,6 +51,11 @@
 #define DAY     86400u
 #define STEP    (DAY / 4) /* a credential every 6 hours */
 #define RUNS    15
+/* the big account's first credential: after the accounts of one have
+ * each had theirs, an hour and more apart (a payment is settled an hour
+ * after its credential, and the ledger takes no transfer dated more than
+ * a minute before its newest: docs/settlement.md §10) */
+#define T1      (T0 + RUNS * 3700u)
 #define FIGURES 9
 
 static void die(const char *what, offpay_err rc)
@@ -187,21 +192,23 @@ static void build(world *w, long n)
         die("ledger set-up", rc);
     w->terminal = tc.terminal_id;
     enroll(w, &w->big, 0, (int64_t)n * 1000 + 1000000);
-    for (uint32_t i = 0; i < RUNS; i++) {
+    for (uint32_t i = 0; i < RUNS; i++)
         enroll(w, &w->one[i], i + 1, 100000);
-        one_cred(w, &w->one[i], T0);
-    }
+    for (uint32_t i = 0; i < RUNS; i++)
+        one_cred(w, &w->one[i], T0 + i * 3700u);
     for (long i = 0; i < n; i++) {
-        w->now = T0 + (uint32_t)i * STEP;
+        w->now = T1 + (uint32_t)i * STEP;
         one_cred(w, &w->big, w->now);
         if (i % (DAY / STEP) != 0)
             continue;
-        /* offpayd's jobs, once a day: the release, the marking */
-        if ((rc = offpay_ledger_release_due(w->l, w->now, NULL)) != OFFPAY_OK)
+        /* offpayd's jobs, once a day, after the day's first payment
+         * settled: the release, the marking */
+        if ((rc = offpay_ledger_release_due(w->l, w->now + 3700, NULL)) !=
+            OFFPAY_OK)
             die("release", rc);
         for (more = 1; more;)
-            if ((rc = offpay_ledger_marks(w->l, w->now, 0, &marked, &more)) !=
-                OFFPAY_OK)
+            if ((rc = offpay_ledger_marks(w->l, w->now + 3700, 0, &marked,
+                                          &more)) != OFFPAY_OK)
                 die("marks", rc);
     }
     for (more = 1; more;)
@@ -328,7 +335,7 @@ static void find_payers(world *w, long n)
             die("a kept ledger's payer", OFFPAY_ENOTFOUND);
         p->account = wi.account;
     }
-    w->now = T0 + (uint32_t)(n - 1) * STEP;
+    w->now = T1 + (uint32_t)(n - 1) * STEP;
 }
 
 /* The lost wallet's report on p, once: ms of wall and CPU time, and the

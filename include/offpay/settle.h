@@ -1302,6 +1302,68 @@ offpay_err offpay_ledger_account_period(offpay_ledger *l, uint64_t account,
                                         uint32_t from, uint32_t to,
                                         offpay_statement_account *out);
 
+/* ---- the ledger's balances at past dates --------------------------- */
+
+/* The most currencies, and the most (currency, transfer kind, debit kind,
+ * credit kind) movements, a balance sheet holds (docs/settlement.md §10,
+ * "Balances at past dates"). */
+#define OFFPAY_SHEET_CURRENCIES_MAX 64u
+#define OFFPAY_SHEET_FLOWS_MAX      512u
+
+/* A period's transfers of one kind between two kinds of account, in one
+ * currency: their count and their sum. */
+typedef struct offpay_sheet_flow {
+    uint16_t currency;
+    char     kind[16];        /* the transfers' kind: deposit, settle, ... */
+    offpay_account_kind from; /* the debited accounts' kind */
+    offpay_account_kind to;   /* the credited accounts' kind */
+    uint64_t            count;
+    int64_t             amount;
+} offpay_sheet_flow;
+
+/* One currency's accounts by kind (index kind - 1: world, wallet,
+ * escrow, merchant, guarantee): their balances summed before the
+ * period (opening) and at its end (closing), what the period's transfers
+ * brought in and took out, and how many it had. For each kind
+ * opening + in - out = closing, and every column sums to zero over the
+ * kinds (each transfer debits one account and credits another of its
+ * currency). */
+typedef struct offpay_sheet_currency {
+    uint16_t currency;
+    int64_t  opening[5], in[5], out[5], closing[5];
+    uint64_t transfers;
+} offpay_sheet_currency;
+
+/* The ledger's balances by kind over [from, to] (both included, each
+ * transfer by its own time), per currency by its numeric code, and the
+ * period's movements by kind, ordered by currency, kind, debit kind and
+ * credit kind. more: a currency or movement beyond the arrays was left
+ * out (the figures of those kept are whole). */
+typedef struct offpay_balance_sheet {
+    uint32_t              from, to;
+    size_t                n_currencies;
+    offpay_sheet_currency currencies[OFFPAY_SHEET_CURRENCIES_MAX];
+    size_t                n_flows;
+    offpay_sheet_flow     flows[OFFPAY_SHEET_FLOWS_MAX];
+    int                   more;
+} offpay_balance_sheet;
+
+/*
+ * offpay_ledger_balance_sheet — the whole ledger's balances by account
+ * kind at a past date, and how a period moved them: into *out, per
+ * currency, every account's transfers dated before from summed by its
+ * kind (the opening balances), the transfers dated in [from, to] by
+ * transfer kind and the kinds of the accounts they debit and credit,
+ * and the closing balances at to. With from 0 the opening is nothing; a
+ * balance sheet at t is [0, t]'s closing. It reads every transfer dated
+ * until to, as the audit reads them all (each shard's in one read
+ * transaction; a sharded ledger's summed). Errors: OFFPAY_EINVAL (from >
+ * to, or NULL), OFFPAY_EOVERFLOW, OFFPAY_ENOMEM, OFFPAY_ESTORE. Since
+ * 0.29.0.
+ */
+offpay_err offpay_ledger_balance_sheet(offpay_ledger *l, uint32_t from,
+                                       uint32_t to, offpay_balance_sheet *out);
+
 /* ---- the audit ----------------------------------------------------- */
 
 /* The most currencies an audit report lists: more than offpay's currency

@@ -98,6 +98,8 @@ static const char help[] =
     "                    [--by-day [--tz ZONE]] [--json | --csv]\n"
     "       offpay admin guarantee --db LEDGER --currency CODE\n"
     "                    [--from UNIXTIME] [--to UNIXTIME] [--json]\n"
+    "       offpay admin balances --db LEDGER [--from UNIXTIME]\n"
+    "                    [--to UNIXTIME] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin deposit --db LEDGER --account N --amount AMOUNT\n"
@@ -266,6 +268,16 @@ static const char help[] =
     "            every merchant; --csv a table of the same figures, a row\n"
     "            per merchant). --by-day: one report per UTC day (--tz\n"
     "            ZONE: per day of that zone)\n"
+    "  balances  the whole ledger's balances by account kind (world,\n"
+    "            wallet, escrow, merchant, guarantee) per currency before\n"
+    "            --from and at the end of --to (both included; default:\n"
+    "            from the first transfer until now; --to T alone: the\n"
+    "            balance sheet at T), what the period brought in and took\n"
+    "            out of each kind, and its movements by transfer kind with\n"
+    "            their counts and sums: the deposits and withdrawals are\n"
+    "            the money that came in from outside and went out. Each\n"
+    "            transfer by its own time; reads every transfer until --to\n"
+    "            (also GET /v1/admin/balances; --json is that answer)\n"
     "  guarantee the issuer's guarantee of --currency over [--from, --to]\n"
     "            (both included; default: until now), for the one who\n"
     "            answers for it (also GET /v1/admin/guarantee; --json is\n"
@@ -539,6 +551,7 @@ static const struct {
     {"statement", "merchant from to terminal after csv"},
     {"report", "from to by-day csv tz"},
     {"guarantee", "currency from to"},
+    {"balances", "from to"},
     {"refund", "presentment amount ref key funded"},
     {"deposit", "account amount ref key"},
     {"withdraw", "account amount ref key take-held"},
@@ -2539,6 +2552,75 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     printf("\n");
     free(v);
     return EXIT_OK;
+}
+
+/* `admin balances`: the ledger's balance sheet over [from, to], read and
+ * rendered as GET /v1/admin/balances (offpay_ledger_balance_sheet,
+ * src/settle/render.c): per currency a line per kind of account, its
+ * opening, in, out and closing, then the period's movements. */
+static int balances(offpay_ledger *l, uint32_t from, uint32_t to, int json)
+{
+    static const char *const label[5] = {"world (outside)", "wallets",
+                                         "escrows", "merchants", "guarantee"};
+    offpay_balance_sheet    *s = malloc(sizeof *s);
+    uint32_t                 now = cli_now();
+    char                     t1[32], t2[32], m[4][64];
+    offpay_err               rc;
+    int                      status = EXIT_OK;
+
+    if (s == NULL)
+        return cli_fail("balances", OFFPAY_ENOMEM);
+    if (from > to) {
+        free(s);
+        return cli_usage_error("admin balances: --from is after --to "
+                               "(both unix times, both included)");
+    }
+    rc = offpay_ledger_balance_sheet(l, from, to, s);
+    if (rc != OFFPAY_OK) {
+        status = cli_fail("balances", rc);
+    } else if (json) {
+        status = cli_print_json(offpay__sheet_json(s, now), "balances");
+    } else {
+        printf("the ledger's balances: before %s, and at the end of %s\n",
+               from == 0 ? "its first transfer" : cli_iso_time(from, t1),
+               cli_iso_time(to, t2));
+        if (s->n_currencies == 0)
+            printf("no transfer dated until then\n");
+        for (size_t i = 0; i < s->n_currencies; i++) {
+            const offpay_sheet_currency *c = &s->currencies[i];
+
+            printf("\n%s: %llu transfer(s) in the period\n",
+                   offpay_currency_alpha(c->currency),
+                   (unsigned long long)c->transfers);
+            printf("  %-16s %16s %16s %16s %16s\n", "accounts", "opening", "in",
+                   "out", "closing");
+            for (int k = 0; k < 5; k++)
+                printf(
+                    "  %-16s %16s %16s %16s %16s\n", label[k],
+                    cli_money(c->opening[k], c->currency, m[0], sizeof m[0]),
+                    cli_money(c->in[k], c->currency, m[1], sizeof m[1]),
+                    cli_money(c->out[k], c->currency, m[2], sizeof m[2]),
+                    cli_money(c->closing[k], c->currency, m[3], sizeof m[3]));
+            printf("  movements (transfers dated in the period, by kind):\n");
+            for (size_t f = 0; f < s->n_flows; f++) {
+                const offpay_sheet_flow *x = &s->flows[f];
+
+                if (x->currency == c->currency)
+                    printf(
+                        "    %-9s %-9s -> %-9s %8llu  %s\n", x->kind,
+                        offpay_account_kind_name(x->from),
+                        offpay_account_kind_name(x->to),
+                        (unsigned long long)x->count,
+                        cli_money(x->amount, c->currency, m[0], sizeof m[0]));
+            }
+        }
+        if (s->more)
+            printf("\nmore currencies or movements than shown (--json says "
+                   "\"truncated\")\n");
+        print_not_final(to, now, "this balance sheet");
+    }
+    free(s);
+    return status;
 }
 
 /* `admin guarantee`: the guarantee of --currency over [from, to], read
@@ -5651,6 +5733,14 @@ int cli_admin(int argc, char **argv)
                         json  ? REPORT_JSON
                         : csv ? REPORT_CSV
                               : 0);
+    } else if (strcmp(cmd, "balances") == 0) {
+        uint32_t now = cli_now();
+
+        status = balances(l, (uint32_t)from,
+                          have_to      ? (uint32_t)to
+                          : now > from ? now
+                                       : (uint32_t)from,
+                          json);
     } else if (strcmp(cmd, "guarantee") == 0) {
         uint32_t now = cli_now();
 

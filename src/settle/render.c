@@ -881,3 +881,64 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g)
         "losses", losses, "losses_complete", !g->losses_more);
     return j;
 }
+
+/* The accounts of one kind in one currency's sheet: {kind, opening, in,
+ * out, closing}. */
+static json_t *sheet_kind_json(const offpay_sheet_currency *c, int k)
+{
+    uint16_t cur = c->currency;
+
+    return json_pack("{s:s, s:o, s:o, s:o, s:o}", "kind",
+                     offpay_account_kind_name((offpay_account_kind)(k + 1)),
+                     "opening", offpay__json_amount(c->opening[k], cur), "in",
+                     offpay__json_amount(c->in[k], cur), "out",
+                     offpay__json_amount(c->out[k], cur), "closing",
+                     offpay__json_amount(c->closing[k], cur));
+}
+
+json_t *offpay__sheet_json(const offpay_balance_sheet *s, uint32_t now)
+{
+    json_t *curs = json_array();
+    int     bad = curs == NULL;
+
+    for (size_t i = 0; !bad && i < s->n_currencies; i++) {
+        const offpay_sheet_currency *c = &s->currencies[i];
+        json_t                      *kinds = json_array();
+        json_t                      *moves = json_array();
+
+        bad = kinds == NULL || moves == NULL;
+        for (int k = 0; !bad && k < 5; k++)
+            bad = json_array_append_new(kinds, sheet_kind_json(c, k)) != 0;
+        for (size_t f = 0; !bad && f < s->n_flows; f++) {
+            const offpay_sheet_flow *x = &s->flows[f];
+
+            if (x->currency != c->currency)
+                continue;
+            bad = json_array_append_new(
+                      moves,
+                      json_pack("{s:s, s:s, s:s, s:I, s:o}", "kind", x->kind,
+                                "from", offpay_account_kind_name(x->from), "to",
+                                offpay_account_kind_name(x->to), "count",
+                                (json_int_t)x->count, "amount",
+                                offpay__json_amount(x->amount, c->currency))) !=
+                  0;
+        }
+        if (bad ||
+            json_array_append_new(
+                curs, json_pack("{s:s, s:I, s:O, s:O}", "currency",
+                                offpay_currency_alpha(c->currency), "transfers",
+                                (json_int_t)c->transfers, "kinds", kinds,
+                                "movements", moves)) != 0)
+            bad = 1;
+        json_decref(kinds);
+        json_decref(moves);
+    }
+    if (bad) {
+        json_decref(curs);
+        return NULL;
+    }
+    return json_pack("{s:I, s:I, s:b, s:o, s:b}", "from", (json_int_t)s->from,
+                     "to", (json_int_t)s->to, "final",
+                     offpay__period_final(s->to, now), "currencies", curs,
+                     "truncated", s->more != 0);
+}

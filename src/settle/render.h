@@ -372,4 +372,8 @@ void       offpay__guarantee_free(offpay__guarantee *g);
  * out of memory. */
 json_t *offpay__guarantee_json(const offpay__guarantee *g);
 
+/* The balance sheet's JSON, the answer of GET /v1/admin/balances
+ * (docs/api.md), final as read at now. NULL: out of memory. */
+json_t *offpay__sheet_json(const offpay_balance_sheet *s, uint32_t now);
+
 #endif

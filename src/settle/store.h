@@ -347,6 +347,18 @@ extern const char offpay__transfer_marks_drop_sql[];
  * 015_guarantee_claims): a presentment unpaid for want of funds in the
  * guarantee (reason EFUNDS) whose charged - paid the 'claim' transfers
  * tagged with it have not paid in full. */
+/* A group of offpay__sheet_sql: the transfers of one kind, between
+ * accounts of two kinds, of one currency, dated before the period (part
+ * 0) or in it (part 1). */
+typedef struct offpay__sheet_row {
+    uint16_t currency;
+    int      from_kind, to_kind; /* the debit's and the credit's */
+    char     kind[16];
+    int      part;
+    uint64_t count;
+    int64_t  amount;
+} offpay__sheet_row;
+
 typedef struct offpay__owed_row {
     uint64_t presentment;
     uint64_t case_id;          /* 0: none */
@@ -365,6 +377,10 @@ extern const char offpay__owed_open_sql[];
 /* The claims of a currency ($1) uploaded until $2 and what each owed then
  * (open: <= 0 when paid by then), above presentment $3, at most $4. */
 extern const char offpay__owed_at_sql[];
+/* The transfers dated until $2 grouped by their debit's currency, their
+ * debit's and credit's kinds, their own kind, and whether they are dated
+ * before $1 (0) or not (1): count and sum (offpay__sheet_row). */
+extern const char offpay__sheet_sql[];
 #define OFFPAY__OWED_BATCH 64
 
 typedef struct offpay__audit_facts {
@@ -574,6 +590,12 @@ typedef struct offpay__store_ops {
     offpay_err (*owed_at)(offpay__store *s, uint16_t currency, uint32_t at,
                           uint64_t after, offpay__owed_row *out, size_t max,
                           size_t *n);
+    /* the balance sheet's groups of transfers (offpay__sheet_sql), each
+     * to fn, the row valid during the call; stops when fn returns
+     * non-zero */
+    offpay_err (*sheet)(offpay__store *s, uint32_t from, uint32_t to,
+                        int (*fn)(const offpay__sheet_row *row, void *ctx),
+                        void *ctx);
     /* presentments at merchant's terminals uploaded in [from, to] */
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
@@ -1084,7 +1106,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) X(owed_at) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) X(owed_at) X(sheet) \
     X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \

@@ -473,6 +473,19 @@ const char offpay__owed_at_sql[] =
     " WHERE p.reason = 76 AND p.id > q.after AND c.currency = q.cur"
     " AND p.uploaded_at <= q.t ORDER BY p.id LIMIT $4";
 
+/* The balance sheet's groups (store.h): every transfer dated until $2
+ * with its two accounts (by their primary keys), grouped by the debit's
+ * currency, the debit's and credit's kinds, its own kind, and whether it
+ * is dated before $1. A read of every transfer by design, as the audit's
+ * (docs/settlement.md §10, "Balances at past dates"). */
+const char offpay__sheet_sql[] =
+    "WITH q(f, t) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
+    " SELECT d.currency, d.kind, k.kind, x.kind,"
+    " CASE WHEN x.at < q.f THEN 0 ELSE 1 END, COUNT(*), SUM(x.amount)"
+    " FROM q, transfers x JOIN accounts d ON d.id = x.debit"
+    " JOIN accounts k ON k.id = x.credit"
+    " WHERE x.at <= q.t GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 5, 4, 2, 3";
+
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
                              int64_t inside, int64_t deposits_net, int64_t owed,
                              int64_t odd)

@@ -2026,7 +2026,11 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
               int all_counters,
               int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
 
-/* The operator's overview: defined at the end of the file. */
+/* The operator's overview and the balance sheet: defined at the end of
+ * the file. */
+static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
+                          int (*fn)(const offpay__sheet_row *row, void *ctx),
+                          void *ctx);
 static offpay_err
 s_kind_totals(offpay__store *s,
               int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
@@ -2734,6 +2738,33 @@ s_kind_totals(offpay__store *s,
         k.accounts = col_u64(r, i, 2);
         k.balance = col_i64(r, i, 3);
         if (fn(&k, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
+                          int (*fn)(const offpay__sheet_row *row, void *ctx),
+                          void *ctx)
+{
+    params            p = {0};
+    PGresult         *r = NULL;
+    offpay__sheet_row x;
+    offpay_err        rc;
+
+    p_i64(&p, from);
+    p_i64(&p, to);
+    rc = run_sql(s, offpay__sheet_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        memset(&x, 0, sizeof x);
+        x.currency = (uint16_t)col_i64(r, i, 0);
+        x.from_kind = (int)col_i64(r, i, 1);
+        x.to_kind = (int)col_i64(r, i, 2);
+        col_text(r, i, 3, x.kind, sizeof x.kind);
+        x.part = (int)col_i64(r, i, 4);
+        x.count = col_u64(r, i, 5);
+        x.amount = col_i64(r, i, 6);
+        if (fn(&x, ctx) != 0)
             break;
     }
     return rc;

@@ -1789,7 +1789,11 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
               int all_counters,
               int (*fn)(const offpay__receipt_row *r, void *ctx), void *ctx);
 
-/* The operator's overview: defined at the end of the file. */
+/* The operator's overview and the balance sheet: defined at the end of
+ * the file. */
+static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
+                          int (*fn)(const offpay__sheet_row *row, void *ctx),
+                          void *ctx);
 static offpay_err
 s_kind_totals(offpay__store *s,
               int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
@@ -2636,6 +2640,42 @@ s_kind_totals(offpay__store *s,
     offpay_err       rc = prepare(s, SQL_KIND_TOTALS, NULL, &st);
 
     return rc != OFFPAY_OK ? rc : walk(st, kind_row, &w);
+}
+
+struct sheet_walk {
+    int (*fn)(const offpay__sheet_row *row, void *ctx);
+    void *ctx;
+};
+
+static void sheet_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct sheet_walk *w = arg;
+    offpay__sheet_row  r;
+
+    memset(&r, 0, sizeof r);
+    r.currency = (uint16_t)sqlite3_column_int(st, 0);
+    r.from_kind = sqlite3_column_int(st, 1);
+    r.to_kind = sqlite3_column_int(st, 2);
+    col_text(st, 3, r.kind, sizeof r.kind);
+    r.part = sqlite3_column_int(st, 4);
+    r.count = col_u64(st, 5);
+    r.amount = sqlite3_column_int64(st, 6);
+    *stop = w->fn(&r, w->ctx) != 0;
+}
+
+static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
+                          int (*fn)(const offpay__sheet_row *row, void *ctx),
+                          void *ctx)
+{
+    struct sheet_walk w = {fn, ctx};
+    sqlite3_stmt     *st = NULL;
+    offpay_err        rc = prepare(s, offpay__sheet_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, from);
+    sqlite3_bind_int64(st, 2, to);
+    return walk(st, sheet_row, &w);
 }
 
 struct bucket_walk {
@@ -4331,6 +4371,7 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__wallet_accounts_ref_sql, ""},
     {offpay__owed_open_sql, ""},
     {offpay__owed_at_sql, ""},
+    {offpay__sheet_sql, ""},
     {SQL_ENROLL_ADD, ""},
     {SQL_ENROLL_VOID, ""},
     {SQL_ENROLL_GET, ""},

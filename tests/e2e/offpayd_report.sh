@@ -229,6 +229,51 @@ run_cli 0 "paid later by the guarantee 4.00 EUR to date \(last [0-9T:-]+Z\)  pai
   "$OFFPAY" admin statement --db "$LEDGER" --merchant "$MIDB"
 same_as_statement "$MIDB" "$T0" "$((NOW + 5))"
 
+# The ledger's balances by kind (GET /v1/admin/balances, `offpay admin
+# balances`; since 0.29.0): every kind's money per currency before the
+# day and now, what came in and went out of each, and the day's movements
+# by kind (the claim of 1.00 paid at the refund and of 3.00 at the
+# deposit); the command line's JSON is offpayd's; before the day, nothing.
+# kind        opening  in     out    closing
+# world       0        500    11000  -10500
+# wallet      0        10000  2000   8000
+# escrow      0        2000   2000   0
+# merchant    0        2400   600    1800
+# guarantee   0        1100   400    700
+api GET "/v1/admin/balances?from=$T0"
+[ "$(jq -c '[.final, (.currencies | length), .currencies[0].currency, .currencies[0].transfers, [.currencies[0].kinds[] | [.kind, .opening.minor, .in.minor, .out.minor, .closing.minor]]]' resp.json)" \
+  = '[false,1,"EUR",11,[["world",0,500,11000,-10500],["wallet",0,10000,2000,8000],["escrow",0,2000,2000,0],["merchant",0,2400,600,1800],["guarantee",0,1100,400,700]]]' ] \
+  && ok "GET /v1/admin/balances: each kind's money before and after the day, as the balances say" \
+  || fail "balances: $(jq -c '[.final, .currencies[0].transfers, [.currencies[0].kinds[] | [.kind, .opening.minor, .in.minor, .out.minor, .closing.minor]]]' resp.json)"
+[ "$(jq -c '[.currencies[0].movements[] | [.kind, .from, .to, .count, .amount.minor]]' resp.json)" \
+  = '[["claim","guarantee","merchant",2,400],["deposit","world","wallet",1,10000],["deposit","world","guarantee",1,1000],["fund","wallet","escrow",1,2000],["refund","merchant","guarantee",1,100],["settle","escrow","merchant",4,2000],["withdraw","merchant","world",1,500]]' ] \
+  && ok "its movements by kind, between kinds of account" \
+  || fail "movements: $(jq -c '[.currencies[0].movements[] | [.kind, .from, .to, .count, .amount.minor]]' resp.json)"
+TB=$(jget .to)
+"$OFFPAY" admin balances --db "$LEDGER" --from "$T0" --to "$TB" --json > cli.json
+[ "$(jq -c . cli.json)" = "$(jq -c . resp.json)" ] \
+  && ok "admin balances --json: offpayd's answer" || fail "admin balances --json: $(head -c 300 cli.json)"
+run_cli 0 "^  merchants +0\.00 EUR +24\.00 EUR +6\.00 EUR +18\.00 EUR$" -- \
+  "$OFFPAY" admin balances --db "$LEDGER" --from "$T0" --to "$TB"
+run_cli 0 "^    withdraw +merchant +-> world +1  5\.00 EUR$" -- \
+  "$OFFPAY" admin balances --db "$LEDGER" --from "$T0" --to "$TB"
+run_cli 0 "^NOT FINAL: what is dated up to .* this balance sheet is final from" -- \
+  "$OFFPAY" admin balances --db "$LEDGER" --from "$T0" --to "$TB"
+# the sheet at the second before the day: nothing; after it, the day's
+# closing as its opening and nothing moving
+api GET "/v1/admin/balances?to=$((T0 - 100))"
+[ "$(jq -c '[.final, .currencies]' resp.json)" = '[true,[]]' ] \
+  && ok "before the day: final, no currency" || fail "before: $(cat resp.json)"
+api GET "/v1/admin/balances?from=$((TB + 1))&to=$((TB + 2))"
+[ "$(jq -c '[.currencies[0].transfers, [.currencies[0].kinds[] | [.opening.minor, .closing.minor]], .currencies[0].movements]' resp.json)" \
+  = '[0,[[-10500,-10500],[8000,8000],[0,0],[1800,1800],[700,700]],[]]' ] \
+  && ok "after it: the day's closing, nothing moving" || fail "after: $(jq -c . resp.json | head -c 400)"
+api GET "/v1/admin/balances?from=$((T0 + 10))&to=$T0"
+expect_http 400 BAD_PARAMETER "balances: from after to"
+api GET "/v1/admin/balances?at=$T0"
+expect_http 400 BAD_PARAMETER "balances: a parameter it does not take"
+run_cli 2 "--from is after --to" -- "$OFFPAY" admin balances --db "$LEDGER" --from 10 --to 5
+
 # Pages of merchants: two, then the rest (the totals are the page's)
 api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))&limit=2"
 [ "$(jq -c '[.count, .next_after, .complete, (.totals[0].merchants)]' resp.json)" = "[2,\"$MIDB\",false,2]" ] \

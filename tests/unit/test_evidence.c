@@ -312,8 +312,8 @@ static offpay_err receipt_cases(world *w)
     offpay_err           rc;
 
     rc = offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk, CENTS(50),
-                             OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0, cb,
-                             &w->cred_d);
+                             OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0 + 400,
+                             cb, &w->cred_d);
     if (rc != OFFPAY_OK)
         return rc;
     serial = w->cred_d.serial;
@@ -354,14 +354,14 @@ static offpay_err receipt_cases(world *w)
 }
 
 /* A new credential of 50.00 for w's wallet key, unbound codes allowed,
- * for 30 days. */
+ * issued at T0 + 400 (after make_world's transfers), until T0 + 30 days. */
 static offpay_err issue_50(world *w, offpay_wallet_cred *cred)
 {
     uint8_t cb[OFFPAY_WALLET_CRED_BYTES];
 
     return offpay_ledger_issue(w->l, w->wallet_acct, w->wallet.pk, CENTS(50),
-                               OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0, cb,
-                               cred);
+                               OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY,
+                               T0 + 400, cb, cred);
 }
 
 /* A new terminal of merchant m (a key of its own, for a year). */

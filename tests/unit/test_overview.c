@@ -535,7 +535,8 @@ static void test_lists_past_their_cap_say_so(void)
                                               &m, &ma));
         REQUIRE_OK(offpay_ledger_wallet_account(w.l, currencies[i], "payer", T0,
                                                 &acct));
-        REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 100, "top-up", T0, NULL));
+        REQUIRE_OK(offpay_ledger_deposit(w.l, acct, 100, "top-up",
+                                         T0 + 2 * HOUR, NULL));
     }
     REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + HOUR, &o));
     CHECK(o->n_terminals == OFFPAY_OVERVIEW_TERMINALS_MAX && o->terminals_more);
@@ -597,8 +598,8 @@ static void test_revocation_reason_listed_whole(void)
     REQUIRE(n == OFFPAY_LEDGER_REF_MAX);
     REQUIRE_OK(make_world(&w));
     REQUIRE_OK(offpay_ledger_issue(w.l, w.wallet_acct, w.wallet.pk, CENTS(10),
-                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY, T0,
-                                   cb, &cred));
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY,
+                                   T0 + 2 * HOUR, cb, &cred));
     REQUIRE_OK(offpay_ledger_revoke(w.l, cred.serial, why, T0 + 2 * HOUR));
     REQUIRE_OK(offpay_ledger_overview(w.l, T0, HOUR, T0 + 3 * HOUR, &o));
     CHECK(strcmp(reason_of(o, cred.serial), why) == 0);

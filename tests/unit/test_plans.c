@@ -62,6 +62,9 @@ static const struct {
     /* the open cases counted for /metrics: the partial index of the
      * open ones, never the closed (027_case_notes) */
     {"FROM cases WHERE closed_at IS NULL", "SCAN cases USING INDEX cases_open"},
+    /* by design: the ledger's balance sheet reads every transfer until
+     * its end, as the audit does (settlement.md §10) */
+    {"FROM q, transfers x JOIN accounts d ON d.id = x.debit", "SCAN x"},
     /* by design: the dashboard's totals of every account by kind, and
      * its list of the terminals, live ones first (docs/dashboard.md) */
     {"AS bal FROM accounts a) AS x GROUP BY kind, currency", "SCAN a"},

@@ -3363,6 +3363,122 @@ static int same_period(const offpay_statement_account *a,
            a->withdrawals == b->withdrawals && a->other == b->other;
 }
 
+/* Every column of a balance sheet sums to zero over the kinds, and each
+ * kind's opening + in - out is its closing. */
+static int sheet_holds(const offpay_balance_sheet *s)
+{
+    for (size_t i = 0; i < s->n_currencies; i++) {
+        const offpay_sheet_currency *c = &s->currencies[i];
+        int64_t                      sum[4] = {0, 0, 0, 0};
+
+        for (int k = 0; k < 5; k++) {
+            sum[0] += c->opening[k];
+            sum[1] += c->in[k];
+            sum[2] += c->out[k];
+            sum[3] += c->closing[k];
+            if (c->opening[k] + c->in[k] - c->out[k] != c->closing[k])
+                return 0;
+        }
+        if (sum[0] != 0 || sum[1] != sum[2] || sum[3] != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The ledger's balances by kind at past dates (offpay_ledger_balance_sheet;
+ * settlement.md §10, "Balances at past dates"), on one ledger and on one
+ * sharded over two databases: a sheet until now is the overview's money by
+ * kind; a period's opening is the closing of the second before it; its in
+ * and out are its transfers', each movement named by its kind and its
+ * accounts' kinds; a booking after the period moves none of it. */
+static void check_balance_sheet(world *w)
+{
+    offpay_balance_sheet *a = malloc(sizeof *a), *b = malloc(sizeof *b),
+                         *c = malloc(sizeof *c);
+    offpay_overview *o = NULL;
+    uint8_t          code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t           n;
+
+    REQUIRE(a != NULL && b != NULL && c != NULL);
+    n = make_code(w, 1, CENTS(20), T0 + 10, 0, code);
+    REQUIRE(settle(w, 0, code, n, CENTS(20), T0 + 10, T0 + 20).outcome ==
+            OFFPAY_SETTLE_SETTLED);
+    REQUIRE_OK(offpay_ledger_withdraw(w->l, w->merchant_acct[0], CENTS(5),
+                                      "payout", T0 + 30, NULL));
+    /* both ends included: the settlement at T0 + 20, the payout at 30 */
+    REQUIRE_OK(offpay_ledger_balance_sheet(w->l, 0, T0 + 19, a));
+    REQUIRE_OK(offpay_ledger_balance_sheet(w->l, T0 + 20, T0 + 30, b));
+    REQUIRE(a->n_currencies == 1 && b->n_currencies == 1);
+    CHECK(sheet_holds(a) && sheet_holds(b) && !a->more && !b->more);
+    /* at T0 + 19: the payer's 100.00 less its 50.00 credential, the
+     * guarantee's 1000.00, all from outside */
+    CHECK(a->currencies[0].currency == EUR &&
+          a->currencies[0].closing[0] == -CENTS(1100) &&
+          a->currencies[0].closing[1] == CENTS(50) &&
+          a->currencies[0].closing[2] == CENTS(50) &&
+          a->currencies[0].closing[3] == 0 &&
+          a->currencies[0].closing[4] == CENTS(1000) && a->n_flows == 3);
+    /* (a sharded ledger splits the guarantee's deposit over its parts: a
+     * transfer on each shard) */
+    CHECK(strcmp(a->flows[1].kind, "deposit") == 0 &&
+          a->flows[1].to == OFFPAY_ACCOUNT_GUARANTEE &&
+          a->flows[1].amount == CENTS(1000) &&
+          a->currencies[0].transfers == 2 + a->flows[1].count);
+    for (int k = 0; k < 5; k++)
+        CHECK(b->currencies[0].opening[k] == a->currencies[0].closing[k]);
+    /* the period: 20.00 settled from the escrow, 5.00 paid out */
+    CHECK(b->currencies[0].transfers == 2 &&
+          b->currencies[0].out[2] == CENTS(20) &&
+          b->currencies[0].in[3] == CENTS(20) &&
+          b->currencies[0].out[3] == CENTS(5) &&
+          b->currencies[0].in[0] == CENTS(5) &&
+          b->currencies[0].closing[3] == CENTS(15) &&
+          b->currencies[0].closing[0] == -CENTS(1095));
+    REQUIRE(b->n_flows == 2);
+    CHECK(strcmp(b->flows[0].kind, "settle") == 0 &&
+          b->flows[0].from == OFFPAY_ACCOUNT_ESCROW &&
+          b->flows[0].to == OFFPAY_ACCOUNT_MERCHANT && b->flows[0].count == 1 &&
+          b->flows[0].amount == CENTS(20));
+    CHECK(strcmp(b->flows[1].kind, "withdraw") == 0 &&
+          b->flows[1].from == OFFPAY_ACCOUNT_MERCHANT &&
+          b->flows[1].to == OFFPAY_ACCOUNT_WORLD && b->flows[1].count == 1 &&
+          b->flows[1].amount == CENTS(5));
+    /* booked after it: the period reads the same */
+    REQUIRE_OK(offpay_ledger_deposit(w->l, w->wallet_acct, CENTS(7), "later",
+                                     T0 + 50, NULL));
+    REQUIRE_OK(offpay_ledger_balance_sheet(w->l, T0 + 20, T0 + 30, c));
+    CHECK(memcmp(b, c, sizeof *b) == 0);
+    /* until now: the overview's money by kind */
+    REQUIRE_OK(offpay_ledger_balance_sheet(w->l, 0, T0 + DAY, c));
+    REQUIRE_OK(offpay_ledger_overview(w->l, T0 + DAY, DAY, T0 + DAY, &o));
+    CHECK(o->n_kinds == 5 && sheet_holds(c));
+    for (size_t i = 0; i < o->n_kinds; i++)
+        CHECK(o->kinds[i].currency == EUR &&
+              c->currencies[0].closing[o->kinds[i].kind - 1] ==
+                  o->kinds[i].balance);
+    offpay_overview_free(o);
+    CHECK_ERR(offpay_ledger_balance_sheet(w->l, T0 + 1, T0, c), OFFPAY_EINVAL);
+    free(a);
+    free(b);
+    free(c);
+}
+
+static void test_balance_sheet_at_past_dates(void)
+{
+    world w;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    check_balance_sheet(&w);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
+    check_balance_sheet(&w);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The marking job (019_balance_marks): a balance and a period read from
  * the marks what they read from the whole history, before and after
  * transfers come in after the marks (one dated before them); the reads
@@ -6427,6 +6543,7 @@ static const offpay_test TESTS[] = {
      test_audit_catches_a_ledger_changed_behind_its_back},
     {"marks_change_no_balance_and_the_audit_checks_them",
      test_marks_change_no_balance_and_the_audit_checks_them},
+    {"balance_sheet_at_past_dates", test_balance_sheet_at_past_dates},
     {"wallet_balance_read_from_its_mark",
      test_wallet_balance_read_from_its_mark},
     {"rows_made_once_under_a_key", test_rows_made_once_under_a_key},
