@@ -891,6 +891,38 @@ offpay_err offpay_ledger_marks_drop(offpay_ledger            *l,
 offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
                                uint64_t *marked, int *more);
 
+/* The digest of a shard's transfers up to an id (offpay_ledger_digest;
+ * since 0.29.0). */
+typedef struct offpay_transfers_digest {
+    uint64_t upto;      /* the highest transfer id it covers */
+    int      marked;    /* 1: upto is at or below the shard's last transfer
+                           mark, so every transfer up to it had committed
+                           when the mark was made (0: above it) */
+    uint64_t transfers; /* how many transfers it covers (ids 1..upto) */
+    uint64_t last_id;   /* the highest id among them (0: none) */
+    uint32_t newest_at; /* the latest time among them (0: none) */
+    uint8_t  digest[32];
+} offpay_transfers_digest;
+
+/*
+ * offpay_ledger_digest — a digest of every transfer of each shard with an
+ * id up to upto (0: each shard's last transfer mark, or its highest
+ * transfer id when it has none), in id order, each with all it says (id,
+ * accounts, amount, kind, presentment, case, reference, time): BLAKE2b-
+ * 256 over their fixed encoding (docs/settlement.md §10, "The ledger's
+ * digest"). Kept by an auditor at a period's close, the same digest read
+ * again later proves that no transfer up to upto was changed, removed or
+ * added since; it does not change as later transfers are booked. Above a
+ * shard's last mark (marked 0) a PostgreSQL transaction may still commit a
+ * lower id, changing it. Shard k into out[k]; *n = offpay_ledger_shards,
+ * at most max. Reads every transfer up to upto (each shard in one read
+ * transaction). Errors: OFFPAY_EINVAL (NULL, max below the shards), the
+ * store's. Since 0.29.0.
+ */
+offpay_err offpay_ledger_digest(offpay_ledger *l, uint64_t upto,
+                                offpay_transfers_digest *out, size_t max,
+                                size_t *n);
+
 /* ---- what offpayd serves ------------------------------------------ */
 
 /*

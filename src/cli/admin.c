@@ -100,6 +100,8 @@ static const char help[] =
     "                    [--from UNIXTIME] [--to UNIXTIME] [--json]\n"
     "       offpay admin balances --db LEDGER [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--json]\n"
+    "       offpay admin digest --db LEDGER [--upto ID] [--expect HEX]\n"
+    "                    [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin deposit --db LEDGER --account N --amount AMOUNT\n"
@@ -278,6 +280,15 @@ static const char help[] =
     "            the money that came in from outside and went out. Each\n"
     "            transfer by its own time; reads every transfer until --to\n"
     "            (also GET /v1/admin/balances; --json is that answer)\n"
+    "  digest    a digest (BLAKE2b-256, hex) of every transfer up to id\n"
+    "            --upto (default: the last transfer mark, which offpayd's\n"
+    "            marking job moves every 10 minutes), each shard's, with\n"
+    "            how many transfers it covers and the newest one's time.\n"
+    "            Keep it at a period's close: read again later, the same\n"
+    "            digest proves no transfer up to that id was changed,\n"
+    "            removed or added since. --expect HEX: exit 0 when it\n"
+    "            is the same, 1 when not (an unsharded ledger; also GET\n"
+    "            /v1/admin/digest; --json is that answer)\n"
     "  guarantee the issuer's guarantee of --currency over [--from, --to]\n"
     "            (both included; default: until now), for the one who\n"
     "            answers for it (also GET /v1/admin/guarantee; --json is\n"
@@ -552,6 +563,7 @@ static const struct {
     {"report", "from to by-day csv tz"},
     {"guarantee", "currency from to"},
     {"balances", "from to"},
+    {"digest", "upto expect"},
     {"refund", "presentment amount ref key funded"},
     {"deposit", "account amount ref key"},
     {"withdraw", "account amount ref key take-held"},
@@ -2554,6 +2566,64 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
     return EXIT_OK;
 }
 
+/* `admin digest`: each shard's digest of its transfers up to upto (0: its
+ * last transfer mark), and with expect whether an unsharded ledger's is
+ * the one kept (exit 1 when not). */
+static int digest(offpay_ledger *l, uint64_t upto, const char *expect, int json)
+{
+    offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
+    uint8_t                 want[sizeof d[0].digest];
+    size_t                  n = 0, wlen = 0;
+    char                    hex[2 * sizeof d[0].digest + 1], at[32];
+    offpay_err              rc;
+
+    if (expect != NULL &&
+        (sodium_hex2bin(want, sizeof want, expect, strlen(expect), NULL, &wlen,
+                        NULL) != 0 ||
+         wlen != sizeof want))
+        return cli_usage_error("admin digest: --expect is a digest as "
+                               "this command prints it: 64 hex digits");
+    if (expect != NULL && upto == 0)
+        return cli_usage_error("admin digest: --expect needs the --upto "
+                               "the digest was kept with");
+    rc = offpay_ledger_digest(l, upto, d, OFFPAY_SHARDS_MAX, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("digest", rc);
+    if (expect != NULL && n != 1)
+        return cli_usage_error("admin digest: --expect takes one digest: "
+                               "compare each shard's line on a sharded "
+                               "ledger");
+    if (json && expect == NULL)
+        return cli_print_json(offpay__digest_json(d, n), "digest");
+    for (size_t k = 0; k < n; k++) {
+        sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
+        if (n > 1)
+            printf("shard %zu: ", k);
+        printf("transfers up to id %llu%s: %llu transfer(s)",
+               (unsigned long long)d[k].upto,
+               d[k].marked ? " (marked)" : " (above the last mark)",
+               (unsigned long long)d[k].transfers);
+        if (d[k].transfers > 0)
+            printf(", the last id %llu, the newest dated %s",
+                   (unsigned long long)d[k].last_id,
+                   cli_iso_time(d[k].newest_at, at));
+        printf("\ndigest %s\n", hex);
+    }
+    if (expect == NULL)
+        return EXIT_OK;
+    if (sodium_memcmp(want, d[0].digest, sizeof want) == 0) {
+        printf("the same as the digest expected: the transfers up to id %llu "
+               "are those it was kept of\n",
+               (unsigned long long)d[0].upto);
+        return EXIT_OK;
+    }
+    printf("DIFFERS from the digest expected: a transfer up to id %llu was "
+           "changed, removed or added since it was kept (or it was kept "
+           "with another --upto)\n",
+           (unsigned long long)d[0].upto);
+    return EXIT_REJECTED;
+}
+
 /* `admin balances`: the ledger's balance sheet over [from, to], read and
  * rendered as GET /v1/admin/balances (offpay_ledger_balance_sheet,
  * src/settle/render.c): per currency a line per kind of account, its
@@ -4333,10 +4403,10 @@ static void case_line(const offpay_case_info *c)
 
     cli_iso_time(c->opened_at, when);
     printf("case %llu  %-16s credential %llu  counter %u  terminal %u  "
-           "opened %s  %s",
+           "presentment %llu  opened %s  %s",
            (unsigned long long)c->id, offpay_case_kind_name(c->kind),
            (unsigned long long)c->serial, (unsigned)c->counter,
-           (unsigned)c->terminal_id, when,
+           (unsigned)c->terminal_id, (unsigned long long)c->presentment, when,
            c->closed_at != 0 ? "CLOSED" : "OPEN");
     if (c->closed_at != 0)
         printf(" %s\n    resolution: %s", cli_iso_time(c->closed_at, when),
@@ -5140,6 +5210,8 @@ int cli_admin(int argc, char **argv)
         {"reopen", required_argument, NULL, 'O'},
         {"stale", required_argument, NULL, 'G'},
         {"label", required_argument, NULL, 'U'},
+        {"upto", required_argument, NULL, 'g'},
+        {"expect", required_argument, NULL, 'E'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -5158,6 +5230,8 @@ int cli_admin(int argc, char **argv)
     uint64_t       terminal_id = 0;
     uint64_t           stale_hours = 0; /* terminals --stale */
     const char        *label = NULL;    /* label-terminal --label */
+    uint64_t           upto = 0;        /* digest --upto */
+    const char        *expect = NULL;   /* digest --expect */
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
@@ -5182,7 +5256,8 @@ int cli_admin(int argc, char **argv)
                                    "revoke-credential, close-merchant, "
                                    "label-terminal, revoke-terminal, "
                                    "transfers, statement, "
-                                   "report, guarantee, refund, deposit, "
+                                   "report, guarantee, balances, digest, "
+                                   "refund, deposit, "
                                    "withdraw, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
@@ -5280,6 +5355,16 @@ int cli_admin(int argc, char **argv)
             break;
         case 'C':
             chain = 1;
+            break;
+        case 'g':
+            bad = parse_u64("--upto", optarg, INT64_MAX, &upto);
+            if (!bad && upto == 0)
+                bad = cli_usage_error("admin digest: --upto is a transfer id "
+                                      "from 1 (leave it out for each "
+                                      "shard's last transfer mark)");
+            break;
+        case 'E':
+            expect = optarg;
             break;
         case 'U':
             /* an empty one (a shell variable not set) clears nothing:
@@ -5427,6 +5512,12 @@ int cli_admin(int argc, char **argv)
         char what[64];
 
         snprintf(what, sizeof what, "admin %s", cmd);
+        /* the audit is of now: a past date's money is the balance sheet */
+        if (strcmp(cmd, "audit") == 0 && (have_to || from != 0))
+            return cli_usage_error(
+                "admin audit: the audit reads the ledger as it is now and "
+                "takes no --from or --to; the money by kind of account at a "
+                "past date: offpay admin balances --db LEDGER --to T");
         status = cli_only_opts(what, "db shards json", own, "admin");
         if (status != 0)
             return status;
@@ -5733,6 +5824,8 @@ int cli_admin(int argc, char **argv)
                         json  ? REPORT_JSON
                         : csv ? REPORT_CSV
                               : 0);
+    } else if (strcmp(cmd, "digest") == 0) {
+        status = digest(l, upto, expect, json);
     } else if (strcmp(cmd, "balances") == 0) {
         uint32_t now = cli_now();
 

@@ -1,10 +1,13 @@
 /*
- * balances.c — GET /v1/admin/balances?from=T&to=T: the whole ledger's
- * balances by account kind and currency at the period's start and end,
- * and the period's movements by transfer kind between kinds of account
- * (docs/api.md, "The ledger's balances"; default: everything until now).
- * Read by offpay_ledger_balance_sheet and rendered by src/settle/render.c,
- * which `offpay admin balances --json` shares.
+ * balances.c — what an auditor reads of the whole ledger: GET
+ * /v1/admin/balances?from=T&to=T, its balances by account kind and
+ * currency at the period's start and end and the period's movements by
+ * transfer kind between kinds of account (docs/api.md, "The ledger's
+ * balances"; default: everything until now); GET /v1/admin/digest?upto=N,
+ * the digest of each shard's transfers up to an id (docs/api.md, "The
+ * ledger's digest"). Read by offpay_ledger_balance_sheet and
+ * offpay_ledger_digest, rendered by src/settle/render.c, which `offpay
+ * admin balances --json` and `offpay admin digest --json` share.
  */
 #include <stdlib.h>
 
@@ -44,4 +47,31 @@ void srv_balances(srv_req *r, srv_reply *out)
             srv_ok(out, j);
     }
     free(s);
+}
+
+void srv_digest(srv_req *r, srv_reply *out)
+{
+    const char             *qu = r->query(r->conn, "upto");
+    uint64_t                upto = 0;
+    offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
+    size_t                  n = 0;
+    offpay_err              rc;
+
+    if (qu != NULL && srv_parse_id(qu, INT64_MAX, &upto) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER,
+                 "upto: a transfer id, a decimal from 1 (leave it out for "
+                 "each shard's last transfer mark)");
+        return;
+    }
+    rc = offpay_ledger_digest(r->l, upto, d, OFFPAY_SHARDS_MAX, &n);
+    if (rc != OFFPAY_OK)
+        srv_fail_engine(out, rc, "digest");
+    else {
+        json_t *j = offpay__digest_json(d, n);
+
+        if (j == NULL)
+            srv_fail(out, SRV_E_INTERNAL, "out of memory");
+        else
+            srv_ok(out, j);
+    }
 }

@@ -107,6 +107,8 @@ static const route routes[] = {
      "from to after limit", 0},
     {"GET", "/v1/admin/balances", srv_balances, AUTH_OPERATOR, BODY_NONE, 1,
      "from to", 0},
+    {"GET", "/v1/admin/digest", srv_digest, AUTH_OPERATOR, BODY_NONE, 1, "upto",
+     0},
     {"POST", "/v1/admin/presentments/*/refund", srv_refund, AUTH_OPERATOR,
      BODY_ADMIN, 1, NULL, 1},
     {"POST", "/v1/admin/terminals", srv_terminal_new, AUTH_OPERATOR, BODY_ADMIN,

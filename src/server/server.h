@@ -761,6 +761,7 @@ void srv_merchant_close(srv_req *r, srv_reply *out);
 void srv_statement(srv_req *r, srv_reply *out);
 void srv_report(srv_req *r, srv_reply *out); /* report.c */
 void srv_balances(srv_req *r, srv_reply *out); /* balances.c */
+void srv_digest(srv_req *r, srv_reply *out);   /* balances.c */
 void srv_refund(srv_req *r, srv_reply *out);
 void srv_terminal_new(srv_req *r, srv_reply *out);
 void srv_terminal_revoke(srv_req *r, srv_reply *out);

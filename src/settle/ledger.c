@@ -928,18 +928,23 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
     offpay_err rc;
 
     if (!l->newest_read || l->newest_shard != l->cur) {
-        uint32_t seen = 0;
+        uint32_t seen = 0, vouched = 0;
 
         rc = l->ops->newest_transfer_at(l->store, &l->newest_at);
         if (rc == OFFPAY_OK)
             rc = l->ops->mark_get(l->store, OFFPAY__MARK_RELEASE_SEEN, &seen);
+        if (rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND)
+            rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED, &vouched);
         if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
             return rc;
-        /* transfers an operator's release saw (on every shard) were
+        /* the transfers an operator's release saw (on every shard) were
          * vouched for: dated ahead by a clock set right since, they hold
-         * nothing back (docs/operations.md, "offpayd's clock jumped") */
+         * nothing back, and that release's own time does instead
+         * (docs/operations.md, "offpayd's clock jumped") */
         if (l->newest_at <= seen)
             l->newest_at = 0;
+        if (l->newest_at < vouched)
+            l->newest_at = vouched;
         l->newest_read = 1;
         l->newest_shard = l->cur;
     }
@@ -3080,12 +3085,28 @@ static offpay_err due_tx(offpay_ledger *l, void *p)
 
 /* Releases what is due at now on every shard (offpay_ledger_release_due's
  * work, without its mark). */
+/* now, plus the whole seconds since start (monotonic): a long job dates
+ * each transaction by when it runs, not by when the job began, so that
+ * nothing it books is dated further back than a request may commit
+ * (settlement.md §10, "The ledger's clock"). */
+static uint32_t now_since(uint32_t now, const struct timespec *start)
+{
+    struct timespec t;
+    uint64_t        at = now;
+
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    if (t.tv_sec > start->tv_sec)
+        at += (uint64_t)(t.tv_sec - start->tv_sec);
+    return at > UINT32_MAX ? UINT32_MAX : (uint32_t)at;
+}
+
 static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released,
                              offpay_release_report *rep)
 {
-    struct due_ctx due;
-    size_t         count = 0;
-    offpay_err     rc;
+    struct due_ctx  due;
+    size_t          count = 0;
+    offpay_err      rc;
+    struct timespec start;
 
     if (l == NULL)
         return OFFPAY_EINVAL;
@@ -3093,6 +3114,7 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released,
         *released = 0;
     if (now <= l->cfg.upload_grace)
         return OFFPAY_OK;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     rc = OFFPAY_OK;
     for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
         memset(&due, 0, sizeof due);
@@ -3100,7 +3122,8 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released,
         do {
             rc = offpay__ledger_read_on(l, k, due_tx, &due);
             for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
-                struct release_ctx c = {due.serials[i], now, 0, 0, 0};
+                struct release_ctx c = {due.serials[i], now_since(now, &start),
+                                        0, 0, 0};
 
                 rc = offpay__ledger_tx_on(l, k, release_tx, &c);
                 /* those this call released: not one another process
@@ -3116,7 +3139,7 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released,
         *released = count;
     /* and pays what the guarantee owes, as far as it holds (§5) */
     if (rc == OFFPAY_OK)
-        rc = offpay__ledger_claims_pay(l, 0, now,
+        rc = offpay__ledger_claims_pay(l, 0, now_since(now, &start),
                                        rep != NULL ? &rep->claims_paid : NULL);
     /* the job also finishes a terminal revocation the shards took and the
      * directory did not, and a copy of the directory to the shards that a
@@ -3187,23 +3210,29 @@ offpay_err offpay_ledger_release_report(offpay_ledger *l, uint32_t now,
 {
     struct mark_ctx run = {OFFPAY__MARK_RELEASE, now, 0, 0};
     struct mark_ctx seen = {OFFPAY__MARK_RELEASE_SEEN, 0, 0, 0};
+    struct mark_ctx vouched = {OFFPAY__MARK_VOUCHED, now, 0, 0};
     offpay_err      rc;
 
     if (out != NULL)
         memset(out, 0, sizeof *out);
     if (l == NULL || out == NULL)
         return OFFPAY_EINVAL;
-    rc = release_at(l, now, &out->released, out);
-    /* the operator's release vouches for its clock: the automatic job
-     * measures from it again, and neither it nor a booking holds back
-     * for the transfers the ledger had then (offpay_ledger_release_auto,
-     * offpay__ledger_book, which reads the mark on its own shard) */
+    /* the operator's release vouches for its clock, before it books: the
+     * automatic job measures from it again, and neither it nor a booking
+     * holds back for the transfers the ledger has now, dated ahead by a
+     * clock that ran ahead; a booking is held to this release's time
+     * instead (offpay_ledger_release_auto; offpay__ledger_book, which
+     * reads both marks on its own shard) */
+    rc = newest_transfer(l, &seen.at);
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        rc = offpay__ledger_tx_on(l, k, mark_put_tx, &seen);
+        if (rc == OFFPAY_OK)
+            rc = offpay__ledger_tx_on(l, k, mark_put_tx, &vouched);
+    }
     if (rc == OFFPAY_OK)
-        rc = newest_transfer(l, &seen.at);
+        rc = release_at(l, now, &out->released, out);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx(l, mark_put_tx, &run);
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++)
-        rc = offpay__ledger_tx_on(l, k, mark_put_tx, &seen);
     return rc;
 }
 

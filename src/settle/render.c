@@ -5,6 +5,7 @@
  * statement is read here too: its lines paged and totalled, the period's
  * movements listed, as both give them.
  */
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -941,4 +942,31 @@ json_t *offpay__sheet_json(const offpay_balance_sheet *s, uint32_t now)
                      "to", (json_int_t)s->to, "final",
                      offpay__period_final(s->to, now), "currencies", curs,
                      "truncated", s->more != 0);
+}
+
+json_t *offpay__digest_json(const offpay_transfers_digest *d, size_t n)
+{
+    json_t *arr = json_array();
+
+    for (size_t k = 0; arr != NULL && k < n; k++) {
+        char hex[2 * sizeof d[k].digest + 1];
+
+        sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
+        if (json_array_append_new(
+                arr,
+                json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:s}", "shard",
+                          (json_int_t)k, "upto", offpay__json_id(d[k].upto),
+                          "marked", d[k].marked, "transfers",
+                          (json_int_t)d[k].transfers, "last_id",
+                          d[k].last_id != 0 ? offpay__json_id(d[k].last_id)
+                                            : json_null(),
+                          "newest_at",
+                          d[k].newest_at != 0 ? json_integer(d[k].newest_at)
+                                              : json_null(),
+                          "digest", hex)) != 0) {
+            json_decref(arr);
+            arr = NULL;
+        }
+    }
+    return arr != NULL ? json_pack("{s:o}", "shards", arr) : NULL;
 }

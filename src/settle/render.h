@@ -376,4 +376,9 @@ json_t *offpay__guarantee_json(const offpay__guarantee *g);
  * (docs/api.md), final as read at now. NULL: out of memory. */
 json_t *offpay__sheet_json(const offpay_balance_sheet *s, uint32_t now);
 
+/* The ledger's digest of each shard (d[0..n)), the answer of GET
+ * /v1/admin/digest (docs/api.md): {"shards": [{shard, upto, marked,
+ * transfers, last_id, newest_at, digest (hex)}]}. NULL: out of memory. */
+json_t *offpay__digest_json(const offpay_transfers_digest *d, size_t n);
+
 #endif

@@ -350,6 +350,19 @@ extern const char offpay__transfer_marks_drop_sql[];
 /* A group of offpay__sheet_sql: the transfers of one kind, between
  * accounts of two kinds, of one currency, dated before the period (part
  * 0) or in it (part 1). */
+/* A transfer as offpay__transfers_range_sql reads it, whole: its texts'
+ * bytes as stored, valid during the call they are given to. */
+typedef struct offpay__digest_row {
+    uint64_t    id, debit, credit;
+    int64_t     amount;
+    const char *kind;
+    size_t      kind_len;
+    uint64_t    presentment, case_id; /* 0: none */
+    const char *ref;                  /* NULL: none */
+    size_t      ref_len;
+    int64_t     at;
+} offpay__digest_row;
+
 typedef struct offpay__sheet_row {
     uint16_t currency;
     int      from_kind, to_kind; /* the debit's and the credit's */
@@ -381,6 +394,9 @@ extern const char offpay__owed_at_sql[];
  * debit's and credit's kinds, their own kind, and whether they are dated
  * before $1 (0) or not (1): count and sum (offpay__sheet_row). */
 extern const char offpay__sheet_sql[];
+/* The transfers with an id in ($1, $2], at most $3, by id, every column
+ * (offpay__digest_row). */
+extern const char offpay__transfers_range_sql[];
 #define OFFPAY__OWED_BATCH 64
 
 typedef struct offpay__audit_facts {
@@ -596,6 +612,13 @@ typedef struct offpay__store_ops {
     offpay_err (*sheet)(offpay__store *s, uint32_t from, uint32_t to,
                         int (*fn)(const offpay__sheet_row *row, void *ctx),
                         void *ctx);
+    /* the transfers with an id in (after, upto], at most max, by id, each
+     * to fn (valid during the call); *n how many were read */
+    offpay_err (*transfers_range)(offpay__store *s, uint64_t after,
+                                  uint64_t upto, size_t max,
+                                  void (*fn)(const offpay__digest_row *row,
+                                             void                     *ctx),
+                                  void *ctx, size_t *n);
     /* presentments at merchant's terminals uploaded in [from, to] */
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
@@ -1027,8 +1050,11 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
  * parameters (what, at, forward). */
 #define OFFPAY__MARK_NONCES  "nonces"
 #define OFFPAY__MARK_RELEASE "release"
-/* the newest transfer time when an operator's release last ran */
+/* the newest transfer time when an operator's release last ran, and that
+ * release's own time (on every shard: settlement.md §10, "The ledger's
+ * clock") */
 #define OFFPAY__MARK_RELEASE_SEEN "release_seen"
+#define OFFPAY__MARK_VOUCHED      "vouched"
 #define OFFPAY__MARK_GET_SQL(P1)  "SELECT at FROM clock_marks WHERE what = " P1
 #define OFFPAY__MARK_PUT_SQL(P1, P2, P3)                                       \
     "INSERT INTO clock_marks (what, at) VALUES (" P1 ", " P2 ")"               \
@@ -1106,7 +1132,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) X(owed_at) X(sheet) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) X(owed_at) X(sheet) X(transfers_range) \
     X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \

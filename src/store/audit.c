@@ -481,10 +481,17 @@ const char offpay__owed_at_sql[] =
 const char offpay__sheet_sql[] =
     "WITH q(f, t) AS (SELECT CAST($1 AS BIGINT), CAST($2 AS BIGINT))"
     " SELECT d.currency, d.kind, k.kind, x.kind,"
-    " CASE WHEN x.at < q.f THEN 0 ELSE 1 END, COUNT(*), SUM(x.amount)"
+    " CASE WHEN x.at < q.f THEN 0 ELSE 1 END, COUNT(*),"
+    " CAST(SUM(x.amount) AS BIGINT)"
     " FROM q, transfers x JOIN accounts d ON d.id = x.debit"
     " JOIN accounts k ON k.id = x.credit"
     " WHERE x.at <= q.t GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 5, 4, 2, 3";
+
+/* A page of transfers by id, whole (store.h): the ledger's digest
+ * (offpay_ledger_digest), through the primary key. */
+const char offpay__transfers_range_sql[] =
+    "SELECT id, debit, credit, amount, kind, presentment, case_id, ref, at"
+    " FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3";
 
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
                              int64_t inside, int64_t deposits_net, int64_t owed,

@@ -2032,6 +2032,10 @@ static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
                           int (*fn)(const offpay__sheet_row *row, void *ctx),
                           void *ctx);
 static offpay_err
+s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
+                  void (*fn)(const offpay__digest_row *row, void *ctx),
+                  void *ctx, size_t *n);
+static offpay_err
 s_kind_totals(offpay__store *s,
               int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
 static offpay_err
@@ -2739,6 +2743,43 @@ s_kind_totals(offpay__store *s,
         k.balance = col_i64(r, i, 3);
         if (fn(&k, ctx) != 0)
             break;
+    }
+    return rc;
+}
+
+static offpay_err
+s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
+                  void (*fn)(const offpay__digest_row *row, void *ctx),
+                  void *ctx, size_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    *n = 0;
+    p_u64(&p, after);
+    p_u64(&p, upto);
+    p_i64(&p, (int64_t)max);
+    rc = run_sql(s, offpay__transfers_range_sql, &p, &r);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
+        offpay__digest_row x;
+
+        memset(&x, 0, sizeof x);
+        x.id = col_u64(r, i, 0);
+        x.debit = col_u64(r, i, 1);
+        x.credit = col_u64(r, i, 2);
+        x.amount = col_i64(r, i, 3);
+        x.kind = PQgetvalue(r, i, 4);
+        x.kind_len = (size_t)PQgetlength(r, i, 4);
+        x.presentment = col_u64(r, i, 5);
+        x.case_id = col_u64(r, i, 6);
+        if (!PQgetisnull(r, i, 7)) {
+            x.ref = PQgetvalue(r, i, 7);
+            x.ref_len = (size_t)PQgetlength(r, i, 7);
+        }
+        x.at = col_i64(r, i, 8);
+        fn(&x, ctx);
+        (*n)++;
     }
     return rc;
 }

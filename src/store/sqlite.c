@@ -1795,6 +1795,10 @@ static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
                           int (*fn)(const offpay__sheet_row *row, void *ctx),
                           void *ctx);
 static offpay_err
+s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
+                  void (*fn)(const offpay__digest_row *row, void *ctx),
+                  void *ctx, size_t *n);
+static offpay_err
 s_kind_totals(offpay__store *s,
               int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
 static offpay_err
@@ -2676,6 +2680,47 @@ static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
     sqlite3_bind_int64(st, 1, from);
     sqlite3_bind_int64(st, 2, to);
     return walk(st, sheet_row, &w);
+}
+
+static offpay_err
+s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
+                  void (*fn)(const offpay__digest_row *row, void *ctx),
+                  void *ctx, size_t *n)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__transfers_range_sql, NULL, &st);
+    int           step = SQLITE_DONE;
+
+    *n = 0;
+    if (rc != OFFPAY_OK)
+        return rc;
+    bind_u64(st, 1, after);
+    bind_u64(st, 2, upto);
+    sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        offpay__digest_row r;
+
+        memset(&r, 0, sizeof r);
+        r.id = col_u64(st, 0);
+        r.debit = col_u64(st, 1);
+        r.credit = col_u64(st, 2);
+        r.amount = sqlite3_column_int64(st, 3);
+        r.kind = (const char *)sqlite3_column_text(st, 4);
+        r.kind_len = (size_t)sqlite3_column_bytes(st, 4);
+        r.presentment = col_u64(st, 5);
+        r.case_id = col_u64(st, 6);
+        if (sqlite3_column_type(st, 7) != SQLITE_NULL) {
+            r.ref = (const char *)sqlite3_column_text(st, 7);
+            r.ref_len = (size_t)sqlite3_column_bytes(st, 7);
+        }
+        r.at = sqlite3_column_int64(st, 8);
+        fn(&r, ctx);
+        (*n)++;
+    }
+    if (step != SQLITE_DONE)
+        rc = map(sqlite3_db_handle(st), step);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 struct bucket_walk {
@@ -4372,6 +4417,7 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__owed_open_sql, ""},
     {offpay__owed_at_sql, ""},
     {offpay__sheet_sql, ""},
+    {offpay__transfers_range_sql, ""},
     {SQL_ENROLL_ADD, ""},
     {SQL_ENROLL_VOID, ""},
     {SQL_ENROLL_GET, ""},

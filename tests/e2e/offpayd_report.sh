@@ -274,6 +274,54 @@ api GET "/v1/admin/balances?at=$T0"
 expect_http 400 BAD_PARAMETER "balances: a parameter it does not take"
 run_cli 2 "--from is after --to" -- "$OFFPAY" admin balances --db "$LEDGER" --from 10 --to 5
 
+# The ledger's digest (GET /v1/admin/digest, `offpay admin digest`; since
+# 0.29.0) of every transfer up to an id (by default the last transfer mark,
+# or the highest id): the same over HTTP and on the command line, and
+# computed again from the rows by another program (tests/e2e/
+# digest_check.py, from settlement.md §10 alone); kept, it is the same after
+# a later booking, and another on a copy whose transfer's reference was
+# rewritten.
+api GET /v1/admin/digest
+UPTO=$(jq -r '.shards[0].upto' resp.json)
+DG=$(jq -r '.shards[0].digest' resp.json)
+n=$(ledger_sql ledger "SELECT COUNT(*) FROM transfers WHERE id <= $UPTO")
+[ "$status" = 200 ] && [ "$n" -gt 10 ] \
+  && [ "$(jq -c '[(.shards | length), .shards[0].transfers, .shards[0].last_id]' resp.json)" = "[1,$n,\"$UPTO\"]" ] \
+  && ok "GET /v1/admin/digest: the $n transfers up to id $UPTO" \
+  || fail "digest: $status $(cat resp.json)"
+if [ "$BACKEND" = sqlite ]; then
+  again=$(python3 "$(dirname "$0")/digest_check.py" sqlite "$work/ledger.db" "$UPTO")
+else
+  again=$(ledger_sql ledger "SELECT json_agg(t) FROM (SELECT id, debit, credit, amount, kind, presentment, case_id, ref, at FROM transfers) t" \
+    | python3 "$(dirname "$0")/digest_check.py" json "$UPTO")
+fi
+[ "$again" = "$DG" ] && ok "computed again from the rows by another program: the same" \
+  || fail "digest_check.py: $again, offpayd: $DG"
+run_cli 0 "^digest $DG$" -- "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO"
+"$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --json > cli.json
+api GET "/v1/admin/digest?upto=$UPTO"
+[ "$(jq -c . cli.json)" = "$(jq -c . resp.json)" ] \
+  && ok "admin digest --json: offpayd's answer" || fail "admin digest --json: $(cat cli.json)"
+api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00","ref":"after the close"}'
+expect_http 200 - "a deposit after the digest was kept"
+run_cli 0 "^the same as the digest expected: the transfers up to id $UPTO are those it was kept of$" -- \
+  "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --expect "$DG"
+if [ "$BACKEND" = sqlite ]; then
+  "$OFFPAY" admin backup --db "$LEDGER" --out kept.db >/dev/null
+  python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("UPDATE transfers SET ref = ? WHERE kind = ?", ("bank 9999", "withdraw"))
+c.commit()' kept.db
+  run_cli 1 "^DIFFERS from the digest expected: a transfer up to id $UPTO was changed, removed or added" -- \
+    "$OFFPAY" admin digest --db kept.db --upto "$UPTO" --expect "$DG"
+fi
+run_cli 2 "64 hex digits" -- "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --expect abc
+api GET "/v1/admin/digest?upto=0"
+expect_http 400 BAD_PARAMETER "digest: upto 0"
+# the audit is of now: asked of a past date, it says where that is
+run_cli 2 "the audit reads the ledger as it is now and takes no --from or --to; the money by kind of account at a past date: offpay admin balances --db LEDGER --to T" -- \
+  "$OFFPAY" admin audit --db "$LEDGER" --to "$T0"
+
 # Pages of merchants: two, then the rest (the totals are the page's)
 api GET "/v1/admin/report?from=$T0&to=$((NOW + 5))&limit=2"
 [ "$(jq -c '[.count, .next_after, .complete, (.totals[0].merchants)]' resp.json)" = "[2,\"$MIDB\",false,2]" ] \

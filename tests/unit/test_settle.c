@@ -3463,6 +3463,120 @@ static void check_balance_sheet(world *w)
     free(c);
 }
 
+/* The ledger's digest (offpay_ledger_digest; settlement.md §10, "The
+ * ledger's digest"): the same for the same transfers whatever is booked
+ * after them, and another when one of them is changed (a reference, an
+ * amount) or removed, the change undone giving it back; without upto,
+ * each shard's last transfer mark or its highest id. Its value for
+ * make_world's first three transfers is pinned: an auditor's kept digest
+ * must read the same with every later version (e2e.offpayd_report
+ * computes it again from the rows, in Python). */
+static void test_digest_proves_the_transfers_kept(void)
+{
+    offpay_transfers_digest d[OFFPAY_SHARDS_MAX], e[OFFPAY_SHARDS_MAX];
+    world                   w;
+    size_t                  n = 0;
+    uint64_t                marked = 0;
+    int                     more = 1;
+    char                    hex[65];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, d, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE(n == 1);
+    sodium_bin2hex(hex, sizeof hex, d[0].digest, sizeof d[0].digest);
+    CHECK(d[0].upto == 3 && d[0].transfers == 3 && d[0].last_id == 3 &&
+          d[0].newest_at == T0 && d[0].marked == 0);
+    CHECK(strcmp(hex, "c66c22593d6a51379ce3d90b9fc0752f"
+                      "b0fb520348f8d3d1e7bdc12a3319ad4f") == 0);
+    /* later bookings: the same */
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(7), "later",
+                                     T0 + 50, NULL));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(n == 1 && memcmp(d[0].digest, e[0].digest, 32) == 0);
+    /* a reference changed, then back; an amount; a transfer removed */
+    REQUIRE(
+        run_sql(w.path, "UPDATE transfers SET ref = 'top-up ' WHERE id = 1"));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0);
+    REQUIRE(run_sql(w.path, "UPDATE transfers SET ref = NULL WHERE id = 1"));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0); /* none is not "" */
+    REQUIRE(
+        run_sql(w.path, "UPDATE transfers SET ref = 'top-up' WHERE id = 1"));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) == 0);
+    REQUIRE(run_sql(w.path,
+                    "UPDATE transfers SET amount = amount + 1 WHERE id = 2"));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0);
+    REQUIRE(run_sql(w.path,
+                    "UPDATE transfers SET amount = amount - 1 WHERE id = 2"));
+    REQUIRE(run_sql(w.path, "DELETE FROM transfers WHERE id = 3"));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0 && e[0].transfers == 2);
+    drop_world(&w);
+
+    /* without upto: the highest id, then the last mark's */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 0, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(n == 1 && e[0].upto == 3 && !e[0].marked);
+    while (more)
+        REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 10, 0, &marked, &more));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(7), "later",
+                                     T0 + 50, NULL));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 0, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(n == 1 && e[0].upto == 3 && e[0].marked && e[0].transfers == 3);
+    REQUIRE_OK(offpay_ledger_digest(w.l, 4, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(e[0].upto == 4 && !e[0].marked && e[0].transfers == 4);
+    CHECK_ERR(offpay_ledger_digest(w.l, 0, e, 0, &n), OFFPAY_EINVAL);
+    drop_world(&w);
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 0, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(n == 2 && e[0].transfers + e[1].transfers >= 3);
+    drop_world(&w);
+}
+
+/* The ledger's clock (settlement.md §10): a transfer dated more than 60 s
+ * before the newest is refused ECLOCK_BEHIND, saying so, nothing booked;
+ * 60 s is a request still committing, and booked. After a clock that ran
+ * 45 days ahead is set right, an operator's release vouches for it, even
+ * with an escrow due (which it releases on that clock), and bookings go
+ * on, held to that release's time rather than let through at any date. */
+static void test_ledger_clock_does_not_go_back(void)
+{
+    world                 w;
+    offpay_release_report rep;
+    int64_t               before;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "ahead",
+                                     T0 + 60 * DAY, NULL));
+    before = balance(&w, w.wallet_acct);
+    CHECK_ERR(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "behind",
+                                    T0 + 60 * DAY - 61, NULL),
+              OFFPAY_ECLOCK_BEHIND);
+    CHECK(strstr(offpay__ledger_clock_detail(),
+                 "61 s before the ledger's newest transfer") != NULL);
+    CHECK(balance(&w, w.wallet_acct) == before);
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "committing",
+                                     T0 + 60 * DAY - 60, NULL));
+    /* the clock set right: refused until the operator's release */
+    CHECK_ERR(offpay_ledger_withdraw(w.l, w.wallet_acct, 1, "payout",
+                                     T0 + 45 * DAY, NULL),
+              OFFPAY_ECLOCK_BEHIND);
+    REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 45 * DAY, &rep));
+    CHECK(rep.released == 1);
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, 1, "payout",
+                                      T0 + 45 * DAY + 5, NULL));
+    CHECK_ERR(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "far back",
+                                    T0 + 40 * DAY, NULL),
+              OFFPAY_ECLOCK_BEHIND);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 static void test_balance_sheet_at_past_dates(void)
 {
     world w;
@@ -5408,17 +5522,21 @@ static void test_nonce_taken_once_terminal_found_by_key_statement_sums(void)
         const size_t      more = OFFPAY__STATEMENT_MOVES + 5;
         int               sorted = 1;
 
-        offpay_release_report rep;
+        char sql[512];
 
-        /* the first, then an operator's release vouching for its time,
-         * so that the others may be dated further back than the newest
-         * transfer's 60 s (settlement.md §10, "The ledger's clock") */
-        for (size_t i = 0; i < more; i++) {
-            REQUIRE_OK(offpay_ledger_deposit(w.l, w.merchant_acct[0], 1, NULL,
-                                             T0 + 9000 - (uint32_t)i, NULL));
-            if (i == 0)
-                REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 9000, &rep));
-        }
+        /* written behind the ledger's back: offpay books no transfer
+         * dated more than 60 s before its newest (settlement.md §10,
+         * "The ledger's clock"), but a ledger of an older version may
+         * hold such */
+        snprintf(sql, sizeof sql,
+                 "WITH RECURSIVE c(i) AS (SELECT 0 UNION ALL SELECT i + 1"
+                 " FROM c WHERE i < %zu) INSERT INTO transfers (debit,"
+                 " credit, amount, kind, at) SELECT (SELECT id FROM accounts"
+                 " WHERE kind = 1 AND currency = %u), %llu, 1, 'deposit',"
+                 " %u - i FROM c ORDER BY i",
+                 more - 1, (unsigned)EUR,
+                 (unsigned long long)w.merchant_acct[0], T0 + 9000);
+        REQUIRE(run_sql(w.path, sql));
         memset(&st, 0, sizeof st);
         st.merchant = w.merchant[0];
         st.from = T0;
@@ -6412,7 +6530,7 @@ static void test_escrow_released_once_by_two_runs(void)
     }
     for (int i = 0; i < 2; i++) {
         run[i] =
-            (struct release_run){i ? l2 : w.l, T0 + (45u + (uint32_t)i) * DAY,
+            (struct release_run){i ? l2 : w.l, T0 + 45u * DAY + (uint32_t)i,
                                  99,           OFFPAY_EINVAL,
                                  &ready,       &mu};
         REQUIRE(pthread_create(&t[i], NULL, release_run, &run[i]) == 0);
@@ -6544,6 +6662,8 @@ static const offpay_test TESTS[] = {
     {"marks_change_no_balance_and_the_audit_checks_them",
      test_marks_change_no_balance_and_the_audit_checks_them},
     {"balance_sheet_at_past_dates", test_balance_sheet_at_past_dates},
+    {"ledger_clock_does_not_go_back", test_ledger_clock_does_not_go_back},
+    {"digest_proves_the_transfers_kept", test_digest_proves_the_transfers_kept},
     {"wallet_balance_read_from_its_mark",
      test_wallet_balance_read_from_its_mark},
     {"rows_made_once_under_a_key", test_rows_made_once_under_a_key},

@@ -1,0 +1,120 @@
+/*
+ * digest.c — the ledger's digest (offpay_ledger_digest; docs/settlement.md
+ * §10, "The ledger's digest"): one BLAKE2b-256 over every transfer of a
+ * shard up to an id, in id order, each with all it says. An auditor keeps
+ * it at a period's close; read again later, the same digest proves that no
+ * transfer it covers was changed, removed or added since. The ledger keeps
+ * no copy of it: whoever can write the ledger could rewrite a copy too.
+ */
+#include <sodium.h>
+#include <string.h>
+
+#include "settle/settle_int.h"
+
+/* Transfers read at a time. */
+#define DIGEST_PAGE 10000u
+
+/* What every digest starts with: its name and the encoding's version. */
+static const char DIGEST_DOMAIN[] = "offpay transfers v1";
+
+struct digest_ctx {
+    uint64_t                 upto;
+    crypto_generichash_state st;
+    offpay_transfers_digest *out;
+};
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* A transfer into the digest: its numbers in fixed widths, big-endian,
+ * then each text as its length and bytes (a missing reference apart from
+ * an empty one). */
+static void digest_add(const offpay__digest_row *r, void *p)
+{
+    struct digest_ctx *c = p;
+    uint8_t            b[7 * 8 + 4];
+
+    put_u64(b, r->id);
+    put_u64(b + 8, r->debit);
+    put_u64(b + 16, r->credit);
+    put_u64(b + 24, (uint64_t)r->amount);
+    put_u64(b + 32, (uint64_t)r->at);
+    put_u64(b + 40, r->presentment);
+    put_u64(b + 48, r->case_id);
+    put_u32(b + 56, (uint32_t)r->kind_len);
+    crypto_generichash_update(&c->st, b, sizeof b);
+    crypto_generichash_update(&c->st, (const uint8_t *)r->kind, r->kind_len);
+    b[0] = r->ref != NULL;
+    put_u32(b + 1, (uint32_t)r->ref_len);
+    crypto_generichash_update(&c->st, b, 5);
+    if (r->ref != NULL)
+        crypto_generichash_update(&c->st, (const uint8_t *)r->ref, r->ref_len);
+    c->out->transfers++;
+    c->out->last_id = r->id;
+    if (r->at > (int64_t)c->out->newest_at && r->at <= (int64_t)UINT32_MAX)
+        c->out->newest_at = (uint32_t)r->at;
+}
+
+/* One shard's transfers up to c->upto, a page at a time, in one read
+ * transaction; rerun after a conflict, it starts over. */
+static offpay_err digest_tx(offpay_ledger *l, void *p)
+{
+    struct digest_ctx *c = p;
+    uint64_t           after = 0;
+    size_t             n = DIGEST_PAGE;
+    offpay_err         rc = OFFPAY_OK;
+
+    c->out->transfers = 0;
+    c->out->last_id = 0;
+    c->out->newest_at = 0;
+    crypto_generichash_init(&c->st, NULL, 0, sizeof c->out->digest);
+    crypto_generichash_update(&c->st, (const uint8_t *)DIGEST_DOMAIN,
+                              sizeof DIGEST_DOMAIN);
+    while (rc == OFFPAY_OK && n == DIGEST_PAGE && after < c->upto) {
+        rc = l->ops->transfers_range(l->store, after, c->upto, DIGEST_PAGE,
+                                     digest_add, c, &n);
+        after = c->out->last_id;
+    }
+    if (rc == OFFPAY_OK)
+        crypto_generichash_final(&c->st, c->out->digest, sizeof c->out->digest);
+    return rc;
+}
+
+offpay_err offpay_ledger_digest(offpay_ledger *l, uint64_t upto,
+                                offpay_transfers_digest *out, size_t max,
+                                size_t *n)
+{
+    offpay_ledger_marks_info info[OFFPAY_SHARDS_MAX];
+    size_t                   shards = 0;
+    offpay_err               rc;
+
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL || max < l->n_shards)
+        return OFFPAY_EINVAL;
+    rc = offpay_ledger_marks_state(l, info, OFFPAY_SHARDS_MAX, &shards);
+    for (size_t k = 0; rc == OFFPAY_OK && k < shards; k++) {
+        struct digest_ctx c;
+
+        memset(&out[k], 0, sizeof out[k]);
+        c.out = &out[k];
+        c.upto = upto != 0           ? upto
+                 : info[k].upto != 0 ? info[k].upto
+                                     : info[k].max_id;
+        out[k].upto = c.upto;
+        out[k].marked = info[k].upto != 0 && c.upto <= info[k].upto;
+        rc = offpay__ledger_read_on(l, k, digest_tx, &c);
+    }
+    if (rc == OFFPAY_OK)
+        *n = shards;
+    return rc;
+}
