@@ -197,6 +197,14 @@ void offpay_ledger_set_next_kid(offpay_ledger *l, uint32_t next_kid);
 
 /* ---- accounts ------------------------------------------------------ */
 
+/* Every function below that books a transfer (a deposit, a withdrawal, a
+ * credential's issue, a settlement, a release, a refund, a claim paid)
+ * also answers OFFPAY_ECLOCK_BEHIND, nothing booked, when the transfer's
+ * time (its now) is more than 60 s before its shard's newest transfer
+ * (past those an operator vouched past) or before the time an operator
+ * last vouched for (offpay_ledger_clock_vouch; docs/settlement.md §10,
+ * "The ledger's clock"; since 0.29.0). */
+
 typedef enum offpay_account_kind {
     OFFPAY_ACCOUNT_WORLD = 1,
     OFFPAY_ACCOUNT_WALLET = 2,
@@ -793,6 +801,23 @@ typedef struct offpay_release_report {
  */
 offpay_err offpay_ledger_release_report(offpay_ledger *l, uint32_t now,
                                         offpay_release_report *out);
+
+/*
+ * offpay_ledger_clock_vouch — an operator vouches for the clock that reads
+ * now (docs/settlement.md §10, "The ledger's clock"): on every shard, its
+ * highest transfer id and now are recorded, and from then on a booking is
+ * held to now and to the transfers booked after that id, no longer to
+ * those before it (dated ahead by a clock that ran ahead, since set
+ * right). *ahead (may be NULL): how far the newest transfer was dated
+ * ahead of now, 0 when none was. Refused OFFPAY_ECLOCK_BEHIND when an
+ * earlier vouch is more than 60 s after now (one of the two clocks is
+ * wrong: offpay__ledger_clock_detail says which times). Each shard in
+ * its own transaction: a failure part way leaves the shards before it
+ * vouched for, and running it again finishes. Errors: OFFPAY_EINVAL,
+ * OFFPAY_ECLOCK_BEHIND, the store's. Since 0.29.0.
+ */
+offpay_err offpay_ledger_clock_vouch(offpay_ledger *l, uint32_t now,
+                                     uint32_t *ahead);
 /* (The release above is an operator's: it runs whatever the clock says,
  * and records now as the release's last run, and the newest transfer
  * time it saw, from which offpay_ledger_release_auto measures again.) */
@@ -891,35 +916,38 @@ offpay_err offpay_ledger_marks_drop(offpay_ledger            *l,
 offpay_err offpay_ledger_marks(offpay_ledger *l, uint32_t now, uint64_t batch,
                                uint64_t *marked, int *more);
 
-/* The digest of a shard's transfers up to an id (offpay_ledger_digest;
- * since 0.29.0). */
+/* The digest of a shard's transfers up to an id, or dated until a time
+ * (offpay_ledger_digest; since 0.29.0). */
 typedef struct offpay_transfers_digest {
-    uint64_t upto;      /* the highest transfer id it covers */
+    int64_t  upto;      /* the highest transfer id it covers */
+    uint32_t until;     /* only those dated until then (UINT32_MAX: any) */
     int      marked;    /* 1: upto is at or below the shard's last transfer
                            mark, so every transfer up to it had committed
                            when the mark was made (0: above it) */
-    uint64_t transfers; /* how many transfers it covers (ids 1..upto) */
-    uint64_t last_id;   /* the highest id among them (0: none) */
+    uint64_t transfers; /* how many transfers it covers */
+    int64_t  last_id;   /* the highest id among them (0: none) */
     uint32_t newest_at; /* the latest time among them (0: none) */
     uint8_t  digest[32];
 } offpay_transfers_digest;
 
 /*
  * offpay_ledger_digest — a digest of every transfer of each shard with an
- * id up to upto (0: each shard's last transfer mark, or its highest
- * transfer id when it has none), in id order, each with all it says (id,
- * accounts, amount, kind, presentment, case, reference, time): BLAKE2b-
- * 256 over their fixed encoding (docs/settlement.md §10, "The ledger's
- * digest"). Kept by an auditor at a period's close, the same digest read
- * again later proves that no transfer up to upto was changed, removed or
- * added since; it does not change as later transfers are booked. Above a
- * shard's last mark (marked 0) a PostgreSQL transaction may still commit a
- * lower id, changing it. Shard k into out[k]; *n = offpay_ledger_shards,
- * at most max. Reads every transfer up to upto (each shard in one read
- * transaction). Errors: OFFPAY_EINVAL (NULL, max below the shards), the
- * store's. Since 0.29.0.
+ * id up to upto and dated until `until`, in id order (ids below 1 too),
+ * each with all it says (id, accounts and their kinds and currencies,
+ * amount, kind, presentment, case, reference, time): BLAKE2b-256 over
+ * their fixed encoding (docs/settlement.md §10, "The ledger's digest").
+ * upto 0: each shard's last transfer mark, or its highest transfer id
+ * when it has none, and with `until` below UINT32_MAX every id. Kept by
+ * an auditor at a period's close (until its last second), the same digest
+ * read again later proves that no transfer dated in or before the period
+ * was changed, removed, added or booked since, whatever its id; by id
+ * (upto), that none up to it was. Above a shard's last mark (marked 0) a
+ * PostgreSQL transaction may still commit a lower id. Shard k into out[k];
+ * *n = offpay_ledger_shards, at most max. Reads every transfer up to upto
+ * (each shard in one read transaction). Errors: OFFPAY_EINVAL (NULL, max
+ * below the shards, upto below 0), the store's. Since 0.29.0.
  */
-offpay_err offpay_ledger_digest(offpay_ledger *l, uint64_t upto,
+offpay_err offpay_ledger_digest(offpay_ledger *l, int64_t upto, uint32_t until,
                                 offpay_transfers_digest *out, size_t max,
                                 size_t *n);
 

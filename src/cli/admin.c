@@ -100,8 +100,8 @@ static const char help[] =
     "                    [--from UNIXTIME] [--to UNIXTIME] [--json]\n"
     "       offpay admin balances --db LEDGER [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--json]\n"
-    "       offpay admin digest --db LEDGER [--upto ID] [--expect HEX]\n"
-    "                    [--json]\n"
+    "       offpay admin digest --db LEDGER [--to UNIXTIME | --upto ID]\n"
+    "                    [--expect HEX] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin deposit --db LEDGER --account N --amount AMOUNT\n"
@@ -138,16 +138,19 @@ static const char help[] =
     "            currency, what the guarantee still owes merchants (claims\n"
     "            paid once it is funded), and where the money inside is\n"
     "            now: wallets, escrows, merchants, guarantee\n"
-    "  release [--now]  return every escrow whose credential expired more\n"
-    "            than the upload grace ago to its wallet account, now\n"
+    "  release [--now] [--vouch]  return every escrow whose credential\n"
+    "            expired more than the upload grace ago to its wallet\n"
+    "            account, now\n"
     "            (offpayd also does it on its own schedule); each escrow\n"
     "            once; then pay the claims on the guarantee it can;\n"
     "            say what came back, per currency, and the claims paid.\n"
     "            --now changes nothing: release always runs now; it\n"
-    "            may be given to say so. It vouches for this machine's\n"
-    "            clock: transfers dated ahead of it by a clock that ran\n"
-    "            ahead before no longer refuse bookings (ECLOCK_BEHIND;\n"
-    "            docs/operations.md, \"offpayd's clock jumped\")\n"
+    "            may be given to say so. --vouch first vouches for this\n"
+    "            machine's clock: transfers dated ahead of it by a clock\n"
+    "            that ran ahead before no longer refuse bookings\n"
+    "            (ECLOCK_BEHIND), which are held to this time instead;\n"
+    "            only when this clock is right (docs/operations.md,\n"
+    "            \"offpayd's clock jumped\")\n"
     "  cases     list the cases settlement opened (duplicate,\n"
     "            double_spend, overspend, receipt_mismatch,\n"
     "            charge_mismatch: no evidence file), oldest first, each\n"
@@ -280,14 +283,15 @@ static const char help[] =
     "            the money that came in from outside and went out. Each\n"
     "            transfer by its own time; reads every transfer until --to\n"
     "            (also GET /v1/admin/balances; --json is that answer)\n"
-    "  digest    a digest (BLAKE2b-256, hex) of every transfer up to id\n"
-    "            --upto (default: the last transfer mark, which offpayd's\n"
+    "  digest    a digest (BLAKE2b-256, hex) of every transfer dated until\n"
+    "            --to (the last second of a period), or up to id --upto\n"
+    "            (default: the last transfer mark, which offpayd's\n"
     "            marking job moves every 10 minutes), each shard's, with\n"
     "            how many transfers it covers and the newest one's time.\n"
     "            Keep it at a period's close: read again later, the same\n"
-    "            digest proves no transfer up to that id was changed,\n"
-    "            removed or added since. --expect HEX: exit 0 when it\n"
-    "            is the same, 1 when not (an unsharded ledger; also GET\n"
+    "            digest proves no transfer it covers was changed, removed,\n"
+    "            added or booked since. --expect HEX: exit 0 when it is\n"
+    "            the same, 1 when not (an unsharded ledger; also GET\n"
     "            /v1/admin/digest; --json is that answer)\n"
     "  guarantee the issuer's guarantee of --currency over [--from, --to]\n"
     "            (both included; default: until now), for the one who\n"
@@ -547,7 +551,7 @@ static const struct {
     const char *name, *opts;
 } commands[] = {
     {"audit", ""},
-    {"release", "now"},
+    {"release", "now vouch"},
     {"cases", "serial kind since open closed after limit server token-file"},
     {"case", "note close reopen by server token-file"},
     {"evidence", "bundle out force server token-file"},
@@ -563,7 +567,7 @@ static const struct {
     {"report", "from to by-day csv tz"},
     {"guarantee", "currency from to"},
     {"balances", "from to"},
-    {"digest", "upto expect"},
+    {"digest", "upto to expect"},
     {"refund", "presentment amount ref key funded"},
     {"deposit", "account amount ref key"},
     {"withdraw", "account amount ref key take-held"},
@@ -1531,12 +1535,23 @@ static int close_merchant(offpay_ledger *l, uint64_t merchant, int json)
     return EXIT_OK;
 }
 
-static int release(offpay_ledger *l, int json)
+static int release(offpay_ledger *l, int vouch, int json)
 {
     offpay_release_report rep;
-    offpay_err            rc = offpay_ledger_release_report(l, cli_now(), &rep);
-    char                  m[64];
+    uint32_t              now = cli_now(), ahead = 0;
+    offpay_err            rc = OFFPAY_OK;
+    char                  m[64], at[32];
 
+    /* first, when asked: this clock is right, the newest transfers were
+     * dated ahead of it (settlement.md §10, "The ledger's clock") */
+    if (vouch && (rc = offpay_ledger_clock_vouch(l, now, &ahead)) != OFFPAY_OK)
+        return cli_fail("vouch for the clock", rc);
+    if (vouch && !json)
+        printf("vouched for this clock (%s): bookings are held to it and to "
+               "what is booked from now on; the newest transfer was dated "
+               "%lu s ahead of it\n",
+               cli_iso_time(now, at), (unsigned long)ahead);
+    rc = offpay_ledger_release_report(l, now, &rep);
     if (rc != OFFPAY_OK)
         return cli_fail("release", rc);
     if (json)
@@ -1558,8 +1573,10 @@ static int release(offpay_ledger *l, int json)
                    x->escrows);
     }
     if (json)
-        printf("],\"returned_more\":%s,\"claims_paid\":%zu}\n",
-               rep.more ? "true" : "false", rep.claims_paid);
+        printf("],\"returned_more\":%s,\"claims_paid\":%zu,\"vouched\":%s,"
+               "\"ahead_seconds\":%lu}\n",
+               rep.more ? "true" : "false", rep.claims_paid,
+               vouch ? "true" : "false", (unsigned long)ahead);
     else
         printf("%s back to the payers' accounts; %zu claim(s) on the "
                "guarantee paid\n",
@@ -2567,15 +2584,18 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
 }
 
 /* `admin digest`: each shard's digest of its transfers up to upto (0: its
- * last transfer mark), and with expect whether an unsharded ledger's is
- * the one kept (exit 1 when not). */
-static int digest(offpay_ledger *l, uint64_t upto, const char *expect, int json)
+ * last transfer mark) or dated until `until` (UINT32_MAX: any), and with
+ * expect whether an unsharded ledger's is the one kept (exit 1 when
+ * not). */
+static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
+                  const char *expect, int json)
 {
     offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
     uint8_t                 want[sizeof d[0].digest];
     size_t                  n = 0, wlen = 0;
     char                    hex[2 * sizeof d[0].digest + 1], at[32];
     offpay_err              rc;
+    int                     same;
 
     if (expect != NULL &&
         (sodium_hex2bin(want, sizeof want, expect, strlen(expect), NULL, &wlen,
@@ -2583,45 +2603,54 @@ static int digest(offpay_ledger *l, uint64_t upto, const char *expect, int json)
          wlen != sizeof want))
         return cli_usage_error("admin digest: --expect is a digest as "
                                "this command prints it: 64 hex digits");
-    if (expect != NULL && upto == 0)
-        return cli_usage_error("admin digest: --expect needs the --upto "
-                               "the digest was kept with");
-    rc = offpay_ledger_digest(l, upto, d, OFFPAY_SHARDS_MAX, &n);
-    if (rc != OFFPAY_OK)
-        return cli_fail("digest", rc);
-    if (expect != NULL && n != 1)
+    if (expect != NULL && upto == 0 && until == UINT32_MAX)
+        return cli_usage_error("admin digest: --expect needs the --upto or "
+                               "--to the digest was kept with");
+    if (expect != NULL && json)
+        return cli_usage_error("admin digest: --expect says whether it is "
+                               "the same in words and its exit status; "
+                               "leave out --json");
+    if (expect != NULL && offpay_ledger_shards(l) != 1)
         return cli_usage_error("admin digest: --expect takes one digest: "
                                "compare each shard's line on a sharded "
                                "ledger");
-    if (json && expect == NULL)
+    rc =
+        offpay_ledger_digest(l, (int64_t)upto, until, d, OFFPAY_SHARDS_MAX, &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("digest", rc);
+    if (json)
         return cli_print_json(offpay__digest_json(d, n), "digest");
     for (size_t k = 0; k < n; k++) {
         sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
         if (n > 1)
             printf("shard %zu: ", k);
-        printf("transfers up to id %llu%s: %llu transfer(s)",
-               (unsigned long long)d[k].upto,
-               d[k].marked ? " (marked)" : " (above the last mark)",
-               (unsigned long long)d[k].transfers);
+        if (until != UINT32_MAX && upto == 0)
+            printf("transfers dated until %s", cli_iso_time(until, at));
+        else if (until != UINT32_MAX)
+            printf("transfers up to id %lld dated until %s",
+                   (long long)d[k].upto, cli_iso_time(until, at));
+        else
+            printf("transfers up to id %lld%s", (long long)d[k].upto,
+                   d[k].marked ? " (marked)" : " (above the last mark)");
+        printf(": %llu transfer(s)", (unsigned long long)d[k].transfers);
         if (d[k].transfers > 0)
-            printf(", the last id %llu, the newest dated %s",
-                   (unsigned long long)d[k].last_id,
-                   cli_iso_time(d[k].newest_at, at));
+            printf(", the last id %lld, the newest dated %s",
+                   (long long)d[k].last_id, cli_iso_time(d[k].newest_at, at));
         printf("\ndigest %s\n", hex);
     }
+    if (until != UINT32_MAX)
+        print_not_final(until, cli_now(), "this digest");
     if (expect == NULL)
         return EXIT_OK;
-    if (sodium_memcmp(want, d[0].digest, sizeof want) == 0) {
-        printf("the same as the digest expected: the transfers up to id %llu "
-               "are those it was kept of\n",
-               (unsigned long long)d[0].upto);
-        return EXIT_OK;
-    }
-    printf("DIFFERS from the digest expected: a transfer up to id %llu was "
-           "changed, removed or added since it was kept (or it was kept "
-           "with another --upto)\n",
-           (unsigned long long)d[0].upto);
-    return EXIT_REJECTED;
+    same = sodium_memcmp(want, d[0].digest, sizeof want) == 0;
+    if (same)
+        printf("the same as the digest expected: the transfers it covers "
+               "are those it was kept of\n");
+    else
+        printf("DIFFERS from the digest expected: a transfer it covers was "
+               "changed, removed, added or booked since it was kept (or it "
+               "was kept with another --upto or --to)\n");
+    return same ? EXIT_OK : EXIT_REJECTED;
 }
 
 /* `admin balances`: the ledger's balance sheet over [from, to], read and
@@ -5212,6 +5241,7 @@ int cli_admin(int argc, char **argv)
         {"label", required_argument, NULL, 'U'},
         {"upto", required_argument, NULL, 'g'},
         {"expect", required_argument, NULL, 'E'},
+        {"vouch", no_argument, NULL, 'Q'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -5232,6 +5262,7 @@ int cli_admin(int argc, char **argv)
     const char        *label = NULL;    /* label-terminal --label */
     uint64_t           upto = 0;        /* digest --upto */
     const char        *expect = NULL;   /* digest --expect */
+    int                vouch = 0;       /* release --vouch */
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
     int               by_day = 0; /* report --by-day */
@@ -5365,6 +5396,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'E':
             expect = optarg;
+            break;
+        case 'Q':
+            vouch = 1;
             break;
         case 'U':
             /* an empty one (a shell variable not set) clears nothing:
@@ -5767,7 +5801,7 @@ int cli_admin(int argc, char **argv)
     if (strcmp(cmd, "audit") == 0)
         status = audit(l, json);
     else if (strcmp(cmd, "release") == 0)
-        status = release(l, json);
+        status = release(l, vouch, json);
     else if (strcmp(cmd, "skip-ids") == 0)
         status = skip_ids(l, by, json);
     else if (strcmp(cmd, "marks") == 0)
@@ -5825,7 +5859,8 @@ int cli_admin(int argc, char **argv)
                         : csv ? REPORT_CSV
                               : 0);
     } else if (strcmp(cmd, "digest") == 0) {
-        status = digest(l, upto, expect, json);
+        status =
+            digest(l, upto, have_to ? (uint32_t)to : UINT32_MAX, expect, json);
     } else if (strcmp(cmd, "balances") == 0) {
         uint32_t now = cli_now();
 

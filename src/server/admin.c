@@ -20,13 +20,42 @@ static pthread_mutex_t audit_mu = PTHREAD_MUTEX_INITIALIZER;
 void srv_release(srv_req *r, srv_reply *out)
 {
     offpay_release_report rep;
-    offpay_err            rc;
+    offpay_err            rc = OFFPAY_OK;
+    uint32_t              ahead = 0;
+    int                   vouch = 0;
 
-    if (r->body_len != 0 &&
-        !(r->body_len == 2 && r->body[0] == '{' && r->body[1] == '}')) {
-        srv_fail(out, SRV_E_BAD_FIELD, "the body must be empty or {}");
+    if (r->body_len != 0) {
+        json_error_t jerr;
+        json_t      *doc = json_loadb((const char *)r->body, r->body_len,
+                                      JSON_REJECT_DUPLICATES, &jerr);
+        json_t      *v = json_object_get(doc, "vouch");
+        size_t       keys = json_is_object(doc) ? json_object_size(doc) : 0;
+
+        if (!json_is_object(doc) || keys > 1 ||
+            (keys == 1 && !json_is_boolean(v))) {
+            json_decref(doc);
+            srv_fail(out, SRV_E_BAD_FIELD,
+                     "the body must be empty, {} or {\"vouch\": true} "
+                     "(vouch for offpayd's clock first: docs/operations.md, "
+                     "\"offpayd's clock jumped\")");
+            return;
+        }
+        vouch = json_is_true(v);
+        json_decref(doc);
+    }
+    /* first, when asked: offpayd's clock is right, the newest transfers
+     * were dated ahead of it (settlement.md §10, "The ledger's clock") */
+    if (vouch)
+        rc = offpay_ledger_clock_vouch(r->l, r->now, &ahead);
+    if (rc != OFFPAY_OK) {
+        srv_fail_engine(out, rc, "vouch for the clock");
         return;
     }
+    if (vouch)
+        srv_log_request(r, 0,
+                        "vouched for offpayd's clock: bookings are held to "
+                        "it; the newest transfer was dated %lu s ahead of it",
+                        (unsigned long)ahead);
     rc = offpay_ledger_release_report(r->l, r->now, &rep);
     if (rc != OFFPAY_OK) {
         srv_fail_engine(out, rc, "release");
@@ -54,11 +83,12 @@ void srv_release(srv_req *r, srv_reply *out)
                         "accounts; %zu claim(s) on the guarantee paid",
                         rep.released, said, rep.claims_paid);
         srv_ok(out,
-               json_pack("{s:I, s:o, s:b, s:I, s:I}", "released",
+               json_pack("{s:I, s:o, s:b, s:I, s:I, s:b, s:I}", "released",
                          (json_int_t)rep.released, "returned",
                          arr != NULL ? arr : json_null(), "returned_more",
                          rep.more, "claims_paid", (json_int_t)rep.claims_paid,
-                         "time", (json_int_t)r->now));
+                         "time", (json_int_t)r->now, "vouched", vouch,
+                         "ahead_seconds", (json_int_t)ahead));
     }
 }
 

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 
+#include "core/unixtime.h"
 #include "server/server.h"
 #include "settle/render.h"
 
@@ -52,10 +53,13 @@ void srv_balances(srv_req *r, srv_reply *out)
 void srv_digest(srv_req *r, srv_reply *out)
 {
     const char             *qu = r->query(r->conn, "upto");
+    const char             *qt = r->query(r->conn, "to");
     uint64_t                upto = 0;
+    uint32_t                until = UINT32_MAX;
     offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
     size_t                  n = 0;
     offpay_err              rc;
+    char                    hint[OFFPAY__UNIX_TIME_HINT_MAX];
 
     if (qu != NULL && srv_parse_id(qu, INT64_MAX, &upto) != 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
@@ -63,7 +67,13 @@ void srv_digest(srv_req *r, srv_reply *out)
                  "each shard's last transfer mark)");
         return;
     }
-    rc = offpay_ledger_digest(r->l, upto, d, OFFPAY_SHARDS_MAX, &n);
+    if (qt != NULL &&
+        offpay__unix_time_parse("to", qt, 0, &until, hint, sizeof hint) != 0) {
+        srv_fail(out, SRV_E_BAD_PARAMETER, hint);
+        return;
+    }
+    rc = offpay_ledger_digest(r->l, (int64_t)upto, until, d, OFFPAY_SHARDS_MAX,
+                              &n);
     if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "digest");
     else {

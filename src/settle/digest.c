@@ -1,8 +1,9 @@
 /*
  * digest.c — the ledger's digest (offpay_ledger_digest; docs/settlement.md
  * §10, "The ledger's digest"): one BLAKE2b-256 over every transfer of a
- * shard up to an id, in id order, each with all it says. An auditor keeps
- * it at a period's close; read again later, the same digest proves that no
+ * shard up to an id or dated until a time, in id order, each with all it
+ * says and its accounts' kinds and currencies. An auditor keeps it at a
+ * period's close; read again later, the same digest proves that no
  * transfer it covers was changed, removed or added since. The ledger keeps
  * no copy of it: whoever can write the ledger could rewrite a copy too.
  */
@@ -14,11 +15,13 @@
 /* Transfers read at a time. */
 #define DIGEST_PAGE 10000u
 
-/* What every digest starts with: its name and the encoding's version. */
+/* What every digest starts with: its name and the encoding's version,
+ * with the zero byte that ends it. */
 static const char DIGEST_DOMAIN[] = "offpay transfers v1";
 
 struct digest_ctx {
-    uint64_t                 upto;
+    int64_t                  upto;
+    uint32_t                 until;
     crypto_generichash_state st;
     offpay_transfers_digest *out;
 };
@@ -35,15 +38,16 @@ static void put_u32(uint8_t *p, uint32_t v)
         p[i] = (uint8_t)v;
 }
 
-/* A transfer into the digest: its numbers in fixed widths, big-endian,
- * then each text as its length and bytes (a missing reference apart from
- * an empty one). */
+/* A transfer into the digest: its numbers in fixed widths, big-endian
+ * (signed ones in two's complement), each text as its length and bytes (a
+ * missing reference apart from an empty one), then its accounts' kinds
+ * and currencies. */
 static void digest_add(const offpay__digest_row *r, void *p)
 {
     struct digest_ctx *c = p;
     uint8_t            b[7 * 8 + 4];
 
-    put_u64(b, r->id);
+    put_u64(b, (uint64_t)r->id);
     put_u64(b + 8, r->debit);
     put_u64(b + 16, r->credit);
     put_u64(b + 24, (uint64_t)r->amount);
@@ -58,18 +62,23 @@ static void digest_add(const offpay__digest_row *r, void *p)
     crypto_generichash_update(&c->st, b, 5);
     if (r->ref != NULL)
         crypto_generichash_update(&c->st, (const uint8_t *)r->ref, r->ref_len);
+    put_u64(b, (uint64_t)r->debit_kind);
+    put_u64(b + 8, (uint64_t)r->debit_currency);
+    put_u64(b + 16, (uint64_t)r->credit_kind);
+    put_u64(b + 24, (uint64_t)r->credit_currency);
+    crypto_generichash_update(&c->st, b, 32);
     c->out->transfers++;
     c->out->last_id = r->id;
     if (r->at > (int64_t)c->out->newest_at && r->at <= (int64_t)UINT32_MAX)
         c->out->newest_at = (uint32_t)r->at;
 }
 
-/* One shard's transfers up to c->upto, a page at a time, in one read
+/* One shard's transfers, a page at a time from the lowest id, in one read
  * transaction; rerun after a conflict, it starts over. */
 static offpay_err digest_tx(offpay_ledger *l, void *p)
 {
     struct digest_ctx *c = p;
-    uint64_t           after = 0;
+    int64_t            after = INT64_MIN, last = INT64_MIN;
     size_t             n = DIGEST_PAGE;
     offpay_err         rc = OFFPAY_OK;
 
@@ -80,16 +89,16 @@ static offpay_err digest_tx(offpay_ledger *l, void *p)
     crypto_generichash_update(&c->st, (const uint8_t *)DIGEST_DOMAIN,
                               sizeof DIGEST_DOMAIN);
     while (rc == OFFPAY_OK && n == DIGEST_PAGE && after < c->upto) {
-        rc = l->ops->transfers_range(l->store, after, c->upto, DIGEST_PAGE,
-                                     digest_add, c, &n);
-        after = c->out->last_id;
+        rc = l->ops->transfers_range(l->store, after, c->upto, c->until,
+                                     DIGEST_PAGE, digest_add, c, &n, &last);
+        after = last;
     }
     if (rc == OFFPAY_OK)
         crypto_generichash_final(&c->st, c->out->digest, sizeof c->out->digest);
     return rc;
 }
 
-offpay_err offpay_ledger_digest(offpay_ledger *l, uint64_t upto,
+offpay_err offpay_ledger_digest(offpay_ledger *l, int64_t upto, uint32_t until,
                                 offpay_transfers_digest *out, size_t max,
                                 size_t *n)
 {
@@ -99,7 +108,7 @@ offpay_err offpay_ledger_digest(offpay_ledger *l, uint64_t upto,
 
     if (n != NULL)
         *n = 0;
-    if (l == NULL || out == NULL || n == NULL || max < l->n_shards)
+    if (l == NULL || out == NULL || n == NULL || max < l->n_shards || upto < 0)
         return OFFPAY_EINVAL;
     rc = offpay_ledger_marks_state(l, info, OFFPAY_SHARDS_MAX, &shards);
     for (size_t k = 0; rc == OFFPAY_OK && k < shards; k++) {
@@ -107,11 +116,14 @@ offpay_err offpay_ledger_digest(offpay_ledger *l, uint64_t upto,
 
         memset(&out[k], 0, sizeof out[k]);
         c.out = &out[k];
-        c.upto = upto != 0           ? upto
-                 : info[k].upto != 0 ? info[k].upto
-                                     : info[k].max_id;
+        c.until = until;
+        c.upto = upto != 0             ? upto
+                 : until != UINT32_MAX ? INT64_MAX
+                 : info[k].upto != 0   ? (int64_t)info[k].upto
+                                       : (int64_t)info[k].max_id;
         out[k].upto = c.upto;
-        out[k].marked = info[k].upto != 0 && c.upto <= info[k].upto;
+        out[k].until = until;
+        out[k].marked = info[k].upto != 0 && c.upto <= (int64_t)info[k].upto;
         rc = offpay__ledger_read_on(l, k, digest_tx, &c);
     }
     if (rc == OFFPAY_OK)

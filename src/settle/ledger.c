@@ -773,7 +773,7 @@ offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
 
 /* What the last refusal of a transfer dated behind the ledger's newest
  * said, on this thread (offpay__ledger_book). */
-static _Thread_local char clock_detail[384];
+static _Thread_local char clock_detail[640];
 
 /* After a conflict: wait a random time that grows with the attempt (up
  * to BACKOFF_MAX_US), so two transactions that keep meeting on one
@@ -928,22 +928,21 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
     offpay_err rc;
 
     if (!l->newest_read || l->newest_shard != l->cur) {
-        uint32_t seen = 0, vouched = 0;
+        uint32_t vouched = 0, upto = 0;
 
-        rc = l->ops->newest_transfer_at(l->store, &l->newest_at);
-        if (rc == OFFPAY_OK)
-            rc = l->ops->mark_get(l->store, OFFPAY__MARK_RELEASE_SEEN, &seen);
+        rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED, &vouched);
         if (rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND)
-            rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED, &vouched);
-        if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+            rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED_UPTO, &upto);
+        if (rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND)
+            rc = l->ops->newest_after(l->store, upto, &l->newest_at);
+        if (rc != OFFPAY_OK)
             return rc;
-        /* the transfers an operator's release saw (on every shard) were
-         * vouched for: dated ahead by a clock set right since, they hold
-         * nothing back, and that release's own time does instead
-         * (docs/operations.md, "offpayd's clock jumped") */
-        if (l->newest_at <= seen)
-            l->newest_at = 0;
-        if (l->newest_at < vouched)
+        /* the transfers up to the one an operator vouched past (dated
+         * ahead by a clock that ran ahead, set right since) hold nothing
+         * back: those booked since do, and the vouch's own time does
+         * (offpay_ledger_clock_vouch) */
+        l->newest_vouched = vouched > l->newest_at;
+        if (vouched > l->newest_at)
             l->newest_at = vouched;
         l->newest_read = 1;
         l->newest_shard = l->cur;
@@ -955,13 +954,17 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
     if ((uint64_t)t->at + OFFPAY__PERIOD_FINAL_AFTER >= l->newest_at)
         return l->ops->transfer_add(l->store, t, id);
     snprintf(clock_detail, sizeof clock_detail,
-             "this clock reads %s (%lu), %lu s before the ledger's newest "
-             "transfer, dated %s (%lu): a transfer dated more than %u s before "
-             "it would change a period that may already have been read as "
-             "final; nothing was booked: set this machine's clock right "
+             "this clock reads %s (%lu), %lu s before %s %s (%lu): a "
+             "transfer dated more than %u s before it would change a period "
+             "that may already have been read as final; nothing was booked: "
+             "set this machine's clock right; if it is right and the "
+             "ledger's newest transfers were dated by a clock that ran "
+             "ahead, vouch for it: offpay admin release --vouch "
              "(docs/operations.md, \"offpayd's clock jumped\")",
              offpay__unix_time_iso(t->at, a), (unsigned long)t->at,
              (unsigned long)(l->newest_at - t->at),
+             l->newest_vouched ? "the time an operator vouched for,"
+                               : "the ledger's newest transfer, dated",
              offpay__unix_time_iso(l->newest_at, b),
              (unsigned long)l->newest_at, (unsigned)OFFPAY__PERIOD_FINAL_AFTER);
     return OFFPAY_ECLOCK_BEHIND;
@@ -3010,7 +3013,8 @@ void offpay__ledger_cred_dues(const offpay_ledger     *l,
 
 struct release_ctx {
     uint64_t serial;
-    uint32_t now;
+    uint32_t now;      /* the release's time: the credential's released_at */
+    uint32_t at;       /* its transfer's: when this transaction runs */
     int      done;     /* 1: this transaction released it */
     uint16_t currency; /* then: its currency */
     int64_t  returned; /* and what went back to the wallet account */
@@ -3035,7 +3039,7 @@ static offpay_err release_tx(offpay_ledger *l, void *p)
     rc = l->ops->cred_release(l->store, c->serial, c->now);
     if (rc == OFFPAY_OK && row.remaining > 0)
         rc = offpay__ledger_move(l, row.escrow_account, row.wallet_account,
-                                 row.remaining, "release", 0, 0, NULL, c->now);
+                                 row.remaining, "release", 0, 0, NULL, c->at);
     c->done = rc == OFFPAY_OK;
     c->currency = row.currency;
     c->returned = row.remaining > 0 ? row.remaining : 0;
@@ -3085,18 +3089,22 @@ static offpay_err due_tx(offpay_ledger *l, void *p)
 
 /* Releases what is due at now on every shard (offpay_ledger_release_due's
  * work, without its mark). */
-/* now, plus the whole seconds since start (monotonic): a long job dates
- * each transaction by when it runs, not by when the job began, so that
- * nothing it books is dated further back than a request may commit
- * (settlement.md §10, "The ledger's clock"). */
+/* now, plus the whole seconds run since start (monotonic): a long job
+ * dates each transfer by when its transaction runs, not by when the job
+ * began, so that nothing it books is dated further back than a request may
+ * commit (settlement.md §10, "The ledger's clock"); a credential's
+ * released_at stays the job's time, which the late window counts from. */
 static uint32_t now_since(uint32_t now, const struct timespec *start)
 {
     struct timespec t;
+    int64_t         ms;
     uint64_t        at = now;
 
     clock_gettime(CLOCK_MONOTONIC, &t);
-    if (t.tv_sec > start->tv_sec)
-        at += (uint64_t)(t.tv_sec - start->tv_sec);
+    ms = (int64_t)(t.tv_sec - start->tv_sec) * 1000 +
+         (t.tv_nsec - start->tv_nsec) / 1000000;
+    if (ms > 0)
+        at += (uint64_t)(ms / 1000); /* whole seconds run */
     return at > UINT32_MAX ? UINT32_MAX : (uint32_t)at;
 }
 
@@ -3122,8 +3130,8 @@ static offpay_err release_at(offpay_ledger *l, uint32_t now, size_t *released,
         do {
             rc = offpay__ledger_read_on(l, k, due_tx, &due);
             for (size_t i = 0; rc == OFFPAY_OK && i < due.n; i++) {
-                struct release_ctx c = {due.serials[i], now_since(now, &start),
-                                        0, 0, 0};
+                struct release_ctx c = {
+                    due.serials[i], now, now_since(now, &start), 0, 0, 0};
 
                 rc = offpay__ledger_tx_on(l, k, release_tx, &c);
                 /* those this call released: not one another process
@@ -3210,29 +3218,90 @@ offpay_err offpay_ledger_release_report(offpay_ledger *l, uint32_t now,
 {
     struct mark_ctx run = {OFFPAY__MARK_RELEASE, now, 0, 0};
     struct mark_ctx seen = {OFFPAY__MARK_RELEASE_SEEN, 0, 0, 0};
-    struct mark_ctx vouched = {OFFPAY__MARK_VOUCHED, now, 0, 0};
     offpay_err      rc;
 
     if (out != NULL)
         memset(out, 0, sizeof *out);
     if (l == NULL || out == NULL)
         return OFFPAY_EINVAL;
-    /* the operator's release vouches for its clock, before it books: the
-     * automatic job measures from it again, and neither it nor a booking
-     * holds back for the transfers the ledger has now, dated ahead by a
-     * clock that ran ahead; a booking is held to this release's time
-     * instead (offpay_ledger_release_auto; offpay__ledger_book, which
-     * reads both marks on its own shard) */
-    rc = newest_transfer(l, &seen.at);
-    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
-        rc = offpay__ledger_tx_on(l, k, mark_put_tx, &seen);
-        if (rc == OFFPAY_OK)
-            rc = offpay__ledger_tx_on(l, k, mark_put_tx, &vouched);
-    }
+    rc = release_at(l, now, &out->released, out);
+    /* the operator's release vouches for its clock to the automatic job:
+     * it measures from it again, and no longer holds back for the
+     * transfers the ledger had then (offpay_ledger_release_auto); to
+     * bookings only when asked (offpay_ledger_clock_vouch) */
     if (rc == OFFPAY_OK)
-        rc = release_at(l, now, &out->released, out);
+        rc = newest_transfer(l, &seen.at);
     if (rc == OFFPAY_OK)
         rc = offpay__ledger_tx(l, mark_put_tx, &run);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_tx(l, mark_put_tx, &seen);
+    return rc;
+}
+
+/* One shard's vouch: refused when an earlier vouch is more than the
+ * booking slack after now (one of the two clocks is wrong), else the
+ * time and the shard's highest transfer id recorded. */
+struct vouch_ctx {
+    uint32_t now;
+    uint64_t upto;    /* the shard's highest transfer id */
+    uint32_t newest;  /* out: the shard's newest transfer time */
+    uint32_t earlier; /* out: the earlier vouch that refused it */
+};
+
+static offpay_err vouch_tx(offpay_ledger *l, void *p)
+{
+    struct vouch_ctx *c = p;
+    uint32_t          before = 0;
+    offpay_err rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED, &before);
+
+    if (rc != OFFPAY_OK && rc != OFFPAY_ENOTFOUND)
+        return rc;
+    if ((uint64_t)c->now + OFFPAY__PERIOD_FINAL_AFTER < before) {
+        c->earlier = before;
+        return OFFPAY_ECLOCK_BEHIND;
+    }
+    rc = l->ops->newest_transfer_at(l->store, &c->newest);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->mark_put(l->store, OFFPAY__MARK_VOUCHED, c->now, 0);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->mark_put(
+            l->store, OFFPAY__MARK_VOUCHED_UPTO,
+            (uint32_t)(c->upto > UINT32_MAX ? UINT32_MAX : c->upto), 0);
+    return rc;
+}
+
+offpay_err offpay_ledger_clock_vouch(offpay_ledger *l, uint32_t now,
+                                     uint32_t *ahead)
+{
+    offpay_ledger_marks_info info[OFFPAY_SHARDS_MAX];
+    size_t                   shards = 0;
+    offpay_err               rc;
+
+    if (ahead != NULL)
+        *ahead = 0;
+    if (l == NULL)
+        return OFFPAY_EINVAL;
+    rc = offpay_ledger_marks_state(l, info, OFFPAY_SHARDS_MAX, &shards);
+    for (size_t k = 0; rc == OFFPAY_OK && k < shards; k++) {
+        struct vouch_ctx c = {now, info[k].max_id, 0, 0};
+        char             a[32], b[32];
+
+        rc = offpay__ledger_tx_on(l, k, vouch_tx, &c);
+        if (rc == OFFPAY_ECLOCK_BEHIND)
+            snprintf(clock_detail, sizeof clock_detail,
+                     "this clock reads %s (%lu), %lu s before an earlier "
+                     "vouch for the clock at %s (%lu): one of the two clocks "
+                     "is wrong; nothing was vouched for: set this machine's "
+                     "clock right (docs/operations.md, \"offpayd's clock "
+                     "jumped\")",
+                     offpay__unix_time_iso(now, a), (unsigned long)now,
+                     (unsigned long)(c.earlier - now),
+                     offpay__unix_time_iso(c.earlier, b),
+                     (unsigned long)c.earlier);
+        if (rc == OFFPAY_OK && ahead != NULL && c.newest > now &&
+            c.newest - now > *ahead)
+            *ahead = c.newest - now;
+    }
     return rc;
 }
 

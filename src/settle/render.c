@@ -950,20 +950,26 @@ json_t *offpay__digest_json(const offpay_transfers_digest *d, size_t n)
 
     for (size_t k = 0; arr != NULL && k < n; k++) {
         char hex[2 * sizeof d[k].digest + 1];
+        int  by_time = d[k].until != UINT32_MAX;
 
         sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
         if (json_array_append_new(
                 arr,
-                json_pack("{s:I, s:o, s:b, s:I, s:o, s:o, s:s}", "shard",
-                          (json_int_t)k, "upto", offpay__json_id(d[k].upto),
-                          "marked", d[k].marked, "transfers",
-                          (json_int_t)d[k].transfers, "last_id",
-                          d[k].last_id != 0 ? offpay__json_id(d[k].last_id)
-                                            : json_null(),
-                          "newest_at",
-                          d[k].newest_at != 0 ? json_integer(d[k].newest_at)
-                                              : json_null(),
-                          "digest", hex)) != 0) {
+                json_pack(
+                    "{s:I, s:o, s:o, s:b, s:I, s:o, s:o, s:s}", "shard",
+                    (json_int_t)k, "upto",
+                    by_time && d[k].upto == INT64_MAX
+                        ? json_null()
+                        : json_integer((json_int_t)d[k].upto),
+                    "until", by_time ? json_integer(d[k].until) : json_null(),
+                    "marked", d[k].marked, "transfers",
+                    (json_int_t)d[k].transfers, "last_id",
+                    d[k].transfers != 0 ? json_integer((json_int_t)d[k].last_id)
+                                        : json_null(),
+                    "newest_at",
+                    d[k].newest_at != 0 ? json_integer(d[k].newest_at)
+                                        : json_null(),
+                    "digest", hex)) != 0) {
             json_decref(arr);
             arr = NULL;
         }

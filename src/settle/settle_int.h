@@ -45,6 +45,7 @@ struct offpay_ledger {
     int      newest_read;
     size_t   newest_shard;
     uint32_t newest_at;
+    int      newest_vouched; /* newest_at is an operator's vouch */
 };
 
 /* Runs fn between begin and commit, rolling back on any error and

@@ -347,13 +347,12 @@ extern const char offpay__transfer_marks_drop_sql[];
  * 015_guarantee_claims): a presentment unpaid for want of funds in the
  * guarantee (reason EFUNDS) whose charged - paid the 'claim' transfers
  * tagged with it have not paid in full. */
-/* A group of offpay__sheet_sql: the transfers of one kind, between
- * accounts of two kinds, of one currency, dated before the period (part
- * 0) or in it (part 1). */
-/* A transfer as offpay__transfers_range_sql reads it, whole: its texts'
- * bytes as stored, valid during the call they are given to. */
+/* A transfer as offpay__transfers_range_sql reads it, whole, with its two
+ * accounts' kinds and currencies: its texts' bytes as stored, valid
+ * during the call they are given to. */
 typedef struct offpay__digest_row {
-    uint64_t    id, debit, credit;
+    int64_t     id;
+    uint64_t    debit, credit;
     int64_t     amount;
     const char *kind;
     size_t      kind_len;
@@ -361,8 +360,12 @@ typedef struct offpay__digest_row {
     const char *ref;                  /* NULL: none */
     size_t      ref_len;
     int64_t     at;
+    int64_t     debit_kind, debit_currency, credit_kind, credit_currency;
 } offpay__digest_row;
 
+/* A group of offpay__sheet_sql: the transfers of one kind, between
+ * accounts of two kinds, of one currency, dated before the period (part
+ * 0) or in it (part 1). */
 typedef struct offpay__sheet_row {
     uint16_t currency;
     int      from_kind, to_kind; /* the debit's and the credit's */
@@ -395,7 +398,7 @@ extern const char offpay__owed_at_sql[];
  * before $1 (0) or not (1): count and sum (offpay__sheet_row). */
 extern const char offpay__sheet_sql[];
 /* The transfers with an id in ($1, $2], at most $3, by id, every column
- * (offpay__digest_row). */
+ * and their accounts' kinds and currencies (offpay__digest_row). */
 extern const char offpay__transfers_range_sql[];
 #define OFFPAY__OWED_BATCH 64
 
@@ -597,6 +600,9 @@ typedef struct offpay__store_ops {
      * it has none: how far the ledger's own record says the clock has been,
      * read without a scan of every transfer */
     offpay_err (*newest_transfer_at)(offpay__store *s, uint32_t *at);
+    /* the newest time among the newest 64 transfers with an id above after
+     * (OFFPAY__NEWEST_AFTER_SQL), 0 when none */
+    offpay_err (*newest_after)(offpay__store *s, uint64_t after, uint32_t *at);
     /* the open claims on the guarantee (offpay__owed_open_sql) into
      * out[0 .. *n), at most max */
     offpay_err (*owed_open)(offpay__store *s, uint16_t currency, uint64_t after,
@@ -612,13 +618,14 @@ typedef struct offpay__store_ops {
     offpay_err (*sheet)(offpay__store *s, uint32_t from, uint32_t to,
                         int (*fn)(const offpay__sheet_row *row, void *ctx),
                         void *ctx);
-    /* the transfers with an id in (after, upto], at most max, by id, each
-     * to fn (valid during the call); *n how many were read */
-    offpay_err (*transfers_range)(offpay__store *s, uint64_t after,
-                                  uint64_t upto, size_t max,
+    /* the transfers with an id in (after, upto], at most max read, by
+     * id, those dated until `until` each to fn (valid during the call);
+     * *n how many were read, *last the last id read */
+    offpay_err (*transfers_range)(offpay__store *s, int64_t after, int64_t upto,
+                                  uint32_t until, size_t max,
                                   void (*fn)(const offpay__digest_row *row,
                                              void                     *ctx),
-                                  void *ctx, size_t *n);
+                                  void *ctx, size_t *n, int64_t *last);
     /* presentments at merchant's terminals uploaded in [from, to] */
     offpay_err (*statement)(
         offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
@@ -1050,11 +1057,14 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
  * parameters (what, at, forward). */
 #define OFFPAY__MARK_NONCES  "nonces"
 #define OFFPAY__MARK_RELEASE "release"
-/* the newest transfer time when an operator's release last ran, and that
- * release's own time (on every shard: settlement.md §10, "The ledger's
- * clock") */
+/* the newest transfer time when an operator's release last ran; the time
+ * an operator last vouched for the clock (offpay_ledger_clock_vouch, on
+ * every shard: settlement.md §10, "The ledger's clock") */
 #define OFFPAY__MARK_RELEASE_SEEN "release_seen"
 #define OFFPAY__MARK_VOUCHED      "vouched"
+/* the highest transfer id on its shard when an operator vouched (an id,
+ * in the mark's time column) */
+#define OFFPAY__MARK_VOUCHED_UPTO "vouched_upto"
 #define OFFPAY__MARK_GET_SQL(P1)  "SELECT at FROM clock_marks WHERE what = " P1
 #define OFFPAY__MARK_PUT_SQL(P1, P2, P3)                                       \
     "INSERT INTO clock_marks (what, at) VALUES (" P1 ", " P2 ")"               \
@@ -1116,6 +1126,13 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
 #define OFFPAY__NEWEST_TRANSFER_SQL                                            \
     "SELECT COALESCE(MAX(at), 0) FROM (SELECT at FROM transfers"               \
     " ORDER BY id DESC LIMIT 1000) t"
+/* The newest time among the newest 64 transfers with an id above P1: a
+ * booking's bound (offpay__ledger_book), past the transfers an operator's
+ * release vouched for. 64: transactions committing out of id order on
+ * PostgreSQL are the few running at once. */
+#define OFFPAY__NEWEST_AFTER_SQL(P1)                                           \
+    "SELECT COALESCE(MAX(at), 0) FROM (SELECT at FROM transfers WHERE id "     \
+    "> " P1 " ORDER BY id DESC LIMIT 64) t"
 
 /* Every operation's name, in the table's order: a backend fills the table
  * with OFFPAY__STORE_OPS_INIT, naming its functions s_<name>. */
@@ -1132,7 +1149,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(owed_open) X(owed_at) X(sheet) X(transfers_range) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(newest_after) X(owed_open) X(owed_at) X(sheet) X(transfers_range) \
     X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \

@@ -487,11 +487,16 @@ const char offpay__sheet_sql[] =
     " JOIN accounts k ON k.id = x.credit"
     " WHERE x.at <= q.t GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 5, 4, 2, 3";
 
-/* A page of transfers by id, whole (store.h): the ledger's digest
- * (offpay_ledger_digest), through the primary key. */
+/* A page of transfers by id, whole, with their accounts' kinds and
+ * currencies (store.h): the ledger's digest (offpay_ledger_digest),
+ * through the primary keys. (A transfer whose account row is gone is not
+ * read: the digest then differs.) */
 const char offpay__transfers_range_sql[] =
-    "SELECT id, debit, credit, amount, kind, presentment, case_id, ref, at"
-    " FROM transfers WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3";
+    "SELECT x.id, x.debit, x.credit, x.amount, x.kind, x.presentment,"
+    " x.case_id, x.ref, x.at, d.kind, d.currency, k.kind, k.currency"
+    " FROM transfers x JOIN accounts d ON d.id = x.debit"
+    " JOIN accounts k ON k.id = x.credit"
+    " WHERE x.id > $1 AND x.id <= $2 ORDER BY x.id LIMIT $3";
 
 void offpay__audit_money_add(offpay__audit_facts *f, int64_t currency,
                              int64_t inside, int64_t deposits_net, int64_t owed,

@@ -90,6 +90,7 @@ enum {
     S_MARK_GET,
     S_MARK_PUT,
     S_NEWEST_TRANSFER,
+    S_NEWEST_AFTER,
     S_STATEMENT,
     S_RECEIPT_GET,
     S_RECEIPT_ADD,
@@ -227,6 +228,7 @@ static const char *const SQL[S_COUNT] = {
     [S_MARK_GET] = OFFPAY__MARK_GET_SQL("$1"),
     [S_MARK_PUT] = OFFPAY__MARK_PUT_SQL("$1", "$2", "$3"),
     [S_NEWEST_TRANSFER] = OFFPAY__NEWEST_TRANSFER_SQL,
+    [S_NEWEST_AFTER] = OFFPAY__NEWEST_AFTER_SQL("$1"),
     [S_STATEMENT] = OFFPAY__STATEMENT_SQL("$1", "$2", "$3"),
     [S_RECEIPT_GET] =
         "SELECT id, serial, counter, terminal, amount, made_at, uploaded_at,"
@@ -1386,6 +1388,19 @@ static offpay_err s_newest_transfer_at(offpay__store *s, uint32_t *at)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
+static offpay_err s_newest_after(offpay__store *s, uint64_t after, uint32_t *at)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_u64(&p, after);
+    rc = row(s, S_NEWEST_AFTER, &p, &r);
+    if (rc == OFFPAY_OK)
+        *at = col_u32(r, 0, 0);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
 static offpay_err
 s_statement(offpay__store *s, uint64_t merchant, uint32_t from, uint32_t to,
             int (*fn)(const offpay_statement_line *line, void *ctx), void *ctx)
@@ -2031,10 +2046,11 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
 static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
                           int (*fn)(const offpay__sheet_row *row, void *ctx),
                           void *ctx);
-static offpay_err
-s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
-                  void (*fn)(const offpay__digest_row *row, void *ctx),
-                  void *ctx, size_t *n);
+static offpay_err s_transfers_range(offpay__store *s, int64_t after,
+                                    int64_t upto, uint32_t until, size_t max,
+                                    void (*fn)(const offpay__digest_row *row,
+                                               void                     *ctx),
+                                    void *ctx, size_t *n, int64_t *last);
 static offpay_err
 s_kind_totals(offpay__store *s,
               int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
@@ -2747,25 +2763,26 @@ s_kind_totals(offpay__store *s,
     return rc;
 }
 
-static offpay_err
-s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
-                  void (*fn)(const offpay__digest_row *row, void *ctx),
-                  void *ctx, size_t *n)
+static offpay_err s_transfers_range(offpay__store *s, int64_t after,
+                                    int64_t upto, uint32_t until, size_t max,
+                                    void (*fn)(const offpay__digest_row *row,
+                                               void                     *ctx),
+                                    void *ctx, size_t *n, int64_t *last)
 {
     params     p = {0};
     PGresult  *r = NULL;
     offpay_err rc;
 
     *n = 0;
-    p_u64(&p, after);
-    p_u64(&p, upto);
+    p_i64(&p, after);
+    p_i64(&p, upto);
     p_i64(&p, (int64_t)max);
     rc = run_sql(s, offpay__transfers_range_sql, &p, &r);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(r); i++) {
         offpay__digest_row x;
 
         memset(&x, 0, sizeof x);
-        x.id = col_u64(r, i, 0);
+        x.id = col_i64(r, i, 0);
         x.debit = col_u64(r, i, 1);
         x.credit = col_u64(r, i, 2);
         x.amount = col_i64(r, i, 3);
@@ -2778,8 +2795,14 @@ s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
             x.ref_len = (size_t)PQgetlength(r, i, 7);
         }
         x.at = col_i64(r, i, 8);
-        fn(&x, ctx);
+        x.debit_kind = col_i64(r, i, 9);
+        x.debit_currency = col_i64(r, i, 10);
+        x.credit_kind = col_i64(r, i, 11);
+        x.credit_currency = col_i64(r, i, 12);
+        *last = x.id;
         (*n)++;
+        if (x.at <= (int64_t)until)
+            fn(&x, ctx);
     }
     return rc;
 }

@@ -90,6 +90,7 @@ enum {
     S_MARK_GET,
     S_MARK_PUT,
     S_NEWEST_TRANSFER,
+    S_NEWEST_AFTER,
     S_STATEMENT,
     S_RECEIPT_GET,
     S_RECEIPT_ADD,
@@ -228,6 +229,7 @@ static const char *const SQL[S_COUNT] = {
     [S_MARK_GET] = OFFPAY__MARK_GET_SQL("?1"),
     [S_MARK_PUT] = OFFPAY__MARK_PUT_SQL("?1", "?2", "?3"),
     [S_NEWEST_TRANSFER] = OFFPAY__NEWEST_TRANSFER_SQL,
+    [S_NEWEST_AFTER] = OFFPAY__NEWEST_AFTER_SQL("?1"),
     [S_STATEMENT] = OFFPAY__STATEMENT_SQL("?1", "?2", "?3"),
     [S_RECEIPT_GET] =
         "SELECT id, serial, counter, terminal, amount, made_at, uploaded_at,"
@@ -1346,6 +1348,19 @@ static offpay_err s_newest_transfer_at(offpay__store *s, uint32_t *at)
     return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
 }
 
+static offpay_err s_newest_after(offpay__store *s, uint64_t after, uint32_t *at)
+{
+    sqlite3_stmt *st = stmt(s, S_NEWEST_AFTER);
+    offpay_err    rc;
+
+    bind_u64(st, 1, after);
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *at = col_u32(st, 0);
+    sqlite3_reset(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
+
 /* Rows of offpay__owed_open_sql or offpay__owed_at_sql, prepared and
  * bound, into out[0 .. *n). */
 static offpay_err owed_rows(offpay__store *s, sqlite3_stmt *st,
@@ -1794,10 +1809,11 @@ s_receipts_of(offpay__store *s, uint64_t serial, uint32_t counter,
 static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
                           int (*fn)(const offpay__sheet_row *row, void *ctx),
                           void *ctx);
-static offpay_err
-s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
-                  void (*fn)(const offpay__digest_row *row, void *ctx),
-                  void *ctx, size_t *n);
+static offpay_err s_transfers_range(offpay__store *s, int64_t after,
+                                    int64_t upto, uint32_t until, size_t max,
+                                    void (*fn)(const offpay__digest_row *row,
+                                               void                     *ctx),
+                                    void *ctx, size_t *n, int64_t *last);
 static offpay_err
 s_kind_totals(offpay__store *s,
               int (*fn)(const offpay_overview_kind *k, void *ctx), void *ctx);
@@ -2682,10 +2698,11 @@ static offpay_err s_sheet(offpay__store *s, uint32_t from, uint32_t to,
     return walk(st, sheet_row, &w);
 }
 
-static offpay_err
-s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
-                  void (*fn)(const offpay__digest_row *row, void *ctx),
-                  void *ctx, size_t *n)
+static offpay_err s_transfers_range(offpay__store *s, int64_t after,
+                                    int64_t upto, uint32_t until, size_t max,
+                                    void (*fn)(const offpay__digest_row *row,
+                                               void                     *ctx),
+                                    void *ctx, size_t *n, int64_t *last)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = prepare(s, offpay__transfers_range_sql, NULL, &st);
@@ -2694,14 +2711,14 @@ s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
     *n = 0;
     if (rc != OFFPAY_OK)
         return rc;
-    bind_u64(st, 1, after);
-    bind_u64(st, 2, upto);
+    sqlite3_bind_int64(st, 1, after);
+    sqlite3_bind_int64(st, 2, upto);
     sqlite3_bind_int64(st, 3, (sqlite3_int64)max);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         offpay__digest_row r;
 
         memset(&r, 0, sizeof r);
-        r.id = col_u64(st, 0);
+        r.id = sqlite3_column_int64(st, 0);
         r.debit = col_u64(st, 1);
         r.credit = col_u64(st, 2);
         r.amount = sqlite3_column_int64(st, 3);
@@ -2714,8 +2731,14 @@ s_transfers_range(offpay__store *s, uint64_t after, uint64_t upto, size_t max,
             r.ref_len = (size_t)sqlite3_column_bytes(st, 7);
         }
         r.at = sqlite3_column_int64(st, 8);
-        fn(&r, ctx);
+        r.debit_kind = sqlite3_column_int64(st, 9);
+        r.debit_currency = sqlite3_column_int64(st, 10);
+        r.credit_kind = sqlite3_column_int64(st, 11);
+        r.credit_currency = sqlite3_column_int64(st, 12);
+        *last = r.id;
         (*n)++;
+        if (r.at <= (int64_t)until)
+            fn(&r, ctx);
     }
     if (step != SQLITE_DONE)
         rc = map(sqlite3_db_handle(st), step);

@@ -103,14 +103,14 @@ finish() {
 # for its clock gone back (docs/operations.md, "offpayd's clock jumped";
 # offpayd_requests.sh shows it): the ledger's clock marks (014) are
 # dropped, as if the real clock had caught up, and the transfers dated
-# ahead are taken as vouched for on the real clock (release_seen and
-# vouched, as an operator's release records them on every shard), so that
-# bookings go on, held to the real time (settlement.md §10, "The ledger's
-# clock"). With no offpayd running.
+# ahead are taken as vouched past on the real clock (vouched_upto and
+# vouched, as `offpay admin release --vouch` records them on every shard),
+# so that bookings go on, held to the real time (settlement.md §10, "The
+# ledger's clock"). With no offpayd running.
 clock_back() {
   local drop="DELETE FROM clock_marks"
   local seen="INSERT INTO clock_marks (what, at)
-      SELECT 'release_seen', COALESCE(MAX(at), 0) FROM transfers
+      SELECT 'vouched_upto', COALESCE(MAX(id), 0) FROM transfers
       UNION ALL SELECT 'vouched', $(date +%s)"
   if [ -n "${OFFPAY_TEST_SHARDS:-}" ]; then
     awk '$1 == "shard" {print $3}' "$work/shards.map" | while read -r url; do

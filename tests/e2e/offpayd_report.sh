@@ -276,44 +276,62 @@ run_cli 2 "--from is after --to" -- "$OFFPAY" admin balances --db "$LEDGER" --fr
 
 # The ledger's digest (GET /v1/admin/digest, `offpay admin digest`; since
 # 0.29.0) of every transfer up to an id (by default the last transfer mark,
-# or the highest id): the same over HTTP and on the command line, and
-# computed again from the rows by another program (tests/e2e/
-# digest_check.py, from settlement.md §10 alone); kept, it is the same after
-# a later booking, and another on a copy whose transfer's reference was
-# rewritten.
+# or the highest id) and of those dated until a time: the same over HTTP
+# and on the command line, and computed again from the rows by another
+# program (tests/e2e/digest_check.py, from settlement.md §10 alone); kept,
+# it is the same after a later booking, and another on a copy whose
+# transfer's reference was rewritten, or with a transfer dated back into
+# the period.
 api GET /v1/admin/digest
 UPTO=$(jq -r '.shards[0].upto' resp.json)
 DG=$(jq -r '.shards[0].digest' resp.json)
 n=$(ledger_sql ledger "SELECT COUNT(*) FROM transfers WHERE id <= $UPTO")
 [ "$status" = 200 ] && [ "$n" -gt 10 ] \
-  && [ "$(jq -c '[(.shards | length), .shards[0].transfers, .shards[0].last_id]' resp.json)" = "[1,$n,\"$UPTO\"]" ] \
+  && [ "$(jq -c '[(.shards | length), .shards[0].transfers, .shards[0].last_id, .shards[0].until]' resp.json)" = "[1,$n,$UPTO,null]" ] \
   && ok "GET /v1/admin/digest: the $n transfers up to id $UPTO" \
   || fail "digest: $status $(cat resp.json)"
-if [ "$BACKEND" = sqlite ]; then
-  again=$(python3 "$(dirname "$0")/digest_check.py" sqlite "$work/ledger.db" "$UPTO")
-else
-  again=$(ledger_sql ledger "SELECT json_agg(t) FROM (SELECT id, debit, credit, amount, kind, presentment, case_id, ref, at FROM transfers) t" \
-    | python3 "$(dirname "$0")/digest_check.py" json "$UPTO")
-fi
-[ "$again" = "$DG" ] && ok "computed again from the rows by another program: the same" \
-  || fail "digest_check.py: $again, offpayd: $DG"
+TD=$(date +%s)
+api GET "/v1/admin/digest?to=$TD"
+DT=$(jq -r '.shards[0].digest' resp.json)
+[ "$(jq -c '[.shards[0].upto, .shards[0].until]' resp.json)" = "[null,$TD]" ] \
+  && ok "GET /v1/admin/digest?to: of the transfers dated until then" || fail "digest?to: $(cat resp.json)"
+rows() {
+  if [ "$BACKEND" = sqlite ]; then
+    python3 "$(dirname "$0")/digest_check.py" sqlite "$work/ledger.db" "$1" "$2"
+  else
+    ledger_sql ledger "SELECT json_agg(t) FROM (SELECT x.id, x.debit, x.credit, x.amount, x.kind, x.presentment, x.case_id, x.ref, x.at, d.kind AS debit_kind, d.currency AS debit_currency, k.kind AS credit_kind, k.currency AS credit_currency FROM transfers x JOIN accounts d ON d.id = x.debit JOIN accounts k ON k.id = x.credit) t" \
+      | python3 "$(dirname "$0")/digest_check.py" json "$1" "$2"
+  fi
+}
+[ "$(rows "$UPTO" 4294967295)" = "$DG" ] && [ "$(rows 9223372036854775807 "$TD")" = "$DT" ] \
+  && ok "both computed again from the rows by another program: the same" \
+  || fail "digest_check.py: $(rows "$UPTO" 4294967295) $(rows 9223372036854775807 "$TD"), offpayd: $DG $DT"
 run_cli 0 "^digest $DG$" -- "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO"
 "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --json > cli.json
 api GET "/v1/admin/digest?upto=$UPTO"
 [ "$(jq -c . cli.json)" = "$(jq -c . resp.json)" ] \
   && ok "admin digest --json: offpayd's answer" || fail "admin digest --json: $(cat cli.json)"
+sleep 1
 api POST "/v1/admin/accounts/$W/deposit" '{"amount":"1.00","ref":"after the close"}'
-expect_http 200 - "a deposit after the digest was kept"
-run_cli 0 "^the same as the digest expected: the transfers up to id $UPTO are those it was kept of$" -- \
+expect_http 200 - "a deposit after the digests were kept"
+run_cli 0 "^the same as the digest expected: the transfers it covers are those it was kept of$" -- \
   "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --expect "$DG"
+run_cli 0 "^the same as the digest expected" -- \
+  "$OFFPAY" admin digest --db "$LEDGER" --to "$TD" --expect "$DT"
 if [ "$BACKEND" = sqlite ]; then
   "$OFFPAY" admin backup --db "$LEDGER" --out kept.db >/dev/null
   python3 -c 'import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("UPDATE transfers SET ref = ? WHERE kind = ?", ("bank 9999", "withdraw"))
 c.commit()' kept.db
-  run_cli 1 "^DIFFERS from the digest expected: a transfer up to id $UPTO was changed, removed or added" -- \
+  run_cli 1 "^DIFFERS from the digest expected: a transfer it covers was changed, removed, added or booked since" -- \
     "$OFFPAY" admin digest --db kept.db --upto "$UPTO" --expect "$DG"
+  "$OFFPAY" admin backup --db "$LEDGER" --out back.db >/dev/null
+  python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("INSERT INTO transfers (debit, credit, amount, kind, at) SELECT debit, credit, 100, kind, ? FROM transfers WHERE kind = ? LIMIT 1", (int(sys.argv[2]) - 100, "deposit"))
+c.commit()' back.db "$TD"
+  run_cli 1 "^DIFFERS" -- "$OFFPAY" admin digest --db back.db --to "$TD" --expect "$DT"
 fi
 run_cli 2 "64 hex digits" -- "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --expect abc
 api GET "/v1/admin/digest?upto=0"

@@ -862,8 +862,15 @@ OFFPAY_NOW=$((AHEAD - 30)) "$OFFPAY" admin deposit --db "$LEDGER" --account "$WB
     >dep.out 2>dep.err \
   && ok "30 s behind the newest: booked (a request may still be committing)" \
   || fail "admin deposit 30 s behind: $(cat dep.out dep.err)"
-"$OFFPAY" admin release --db "$LEDGER" >rel.out 2>&1 \
-  && ok "the operator's release vouches for the clock" || fail "release: $(cat rel.out)"
+"$OFFPAY" admin release --db "$LEDGER" >rel.out 2>&1 || fail "release: $(cat rel.out)"
+rc=0; "$OFFPAY" admin deposit --db "$LEDGER" --account "$WB" --amount 1.00 >dep.out 2>dep.err || rc=$?
+[ "$rc" = 1 ] && grep -q "vouch for it: offpay admin release --vouch" dep.err \
+  && ok "a release without --vouch (nothing due) vouches for nothing: a deposit still refused, saying how to vouch" \
+  || fail "deposit after a plain release: rc $rc $(cat dep.out dep.err)"
+"$OFFPAY" admin release --db "$LEDGER" --vouch >rel.out 2>&1 \
+  && grep -qE "^vouched for this clock \(.*\): bookings are held to it and to what is booked from now on; the newest transfer was dated 3600 s ahead of it$" rel.out \
+  && ok "admin release --vouch: vouches for the clock, and says how far the newest transfer was ahead" \
+  || fail "release --vouch: $(cat rel.out)"
 start_server
 api POST "/v1/admin/accounts/$WB/deposit" '{"amount":"1.00"}'
 expect_http 200 - "a deposit after it"
@@ -871,6 +878,14 @@ upload ta --from "$seqb" --to "$seqb" --time "$BASE"
 [ "$(outcomes)" = settled ] && ok "the payment sent again settles" \
   || fail "upload after: $(jq -c .results resp.json)"
 balances "W=$WB:800 esc=esc/$SB:300" "1.00 deposited once on each clock, 2.00 settled once"
+# held to the vouch's time and to what was booked since: not any date
+rc=0; OFFPAY_NOW=$((BASE - 600)) "$OFFPAY" admin deposit --db "$LEDGER" --account "$WB" \
+    --amount 1.00 >dep.out 2>dep.err || rc=$?
+[ "$rc" = 1 ] && grep -q "(ECLOCK_BEHIND)" dep.err \
+  && ok "after the vouch, a deposit 10 minutes behind it: refused" \
+  || fail "deposit behind the vouch: rc $rc $(cat dep.out dep.err)"
+api POST /v1/admin/release '{"vouch":"yes"}'
+expect_http 400 BAD_FIELD "release: vouch not a boolean"
 audit_passes "after the clock gone back"
 stop_server TERM
 unset OFFPAY_NOW

@@ -1965,25 +1965,27 @@ static void test_wallet_creds_page_lists_the_open_ones(void)
     offpay_ledger_config_defaults(&cfg);
     REQUIRE_OK(make_world(&w, CENTS(500), CENTS(10)));
     REQUIRE_OK(offpay_keypair_generate(&other));
-    for (uint32_t i = 0; i < CREDS; i++) {
+    /* a credential a day, and the release job once a day after it:
+     * credential i released on day i + 15, the last two and the world's
+     * first (30 days) not by day 42 */
+    for (uint32_t i = 0; i <= CREDS + 12; i++) {
         t = T0 + i * DAY + 60;
-        REQUIRE_OK(offpay_ledger_issue(
-            w.l, w.wallet_acct, i % 10 == 4 ? other.pk : w.wallet.pk, CENTS(10),
-            OFFPAY_CRED_ALLOW_UNBOUND, t + DAY, t, bytes, &wc));
-        w.cred = wc;
-        if (i % 2 == 0 && i % 10 != 4) {
+        if (i < CREDS) {
+            REQUIRE_OK(offpay_ledger_issue(
+                w.l, w.wallet_acct, i % 10 == 4 ? other.pk : w.wallet.pk,
+                CENTS(10), OFFPAY_CRED_ALLOW_UNBOUND, t + DAY, t, bytes, &wc));
+            w.cred = wc;
+        }
+        if (i < CREDS && i % 2 == 0 && i % 10 != 4) {
             len = make_code(&w, 1 + i, CENTS(1), t + 10, 0, code);
             REQUIRE(
                 settle(&w, 0, code, len, CENTS(1), t + 20, t + 30).outcome ==
                 OFFPAY_SETTLE_SETTLED);
         }
-        if (i % 7 == 3)
+        if (i < CREDS && i % 7 == 3)
             REQUIRE_OK(offpay_ledger_revoke(w.l, wc.serial, "lost", t + 40));
+        REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + i * DAY + 3600, NULL));
     }
-    /* the release job once a day: credential i released on day i + 15,
-     * the last two and the world's first (30 days) not by day 42 */
-    for (uint32_t d = 0; d <= CREDS + 12; d++)
-        REQUIRE_OK(offpay_ledger_release_due(w.l, T0 + d * DAY + 3600, NULL));
     REQUIRE_OK(offpay_ledger_wallet_creds(w.l, w.wallet.pk, &all, &n_all));
     REQUIRE(n_all == CREDS - 3 + 1);
     want = calloc(n_all, sizeof *want);
@@ -3481,59 +3483,120 @@ static void test_digest_proves_the_transfers_kept(void)
     char                    hex[65];
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, d, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, d, OFFPAY_SHARDS_MAX, &n));
     REQUIRE(n == 1);
     sodium_bin2hex(hex, sizeof hex, d[0].digest, sizeof d[0].digest);
     CHECK(d[0].upto == 3 && d[0].transfers == 3 && d[0].last_id == 3 &&
           d[0].newest_at == T0 && d[0].marked == 0);
-    CHECK(strcmp(hex, "c66c22593d6a51379ce3d90b9fc0752f"
-                      "b0fb520348f8d3d1e7bdc12a3319ad4f") == 0);
+    CHECK(strcmp(hex, "e0637ccf47b5f238f907ace15bed74f4"
+                      "ec1eda5a037f9936eeaf81ca2411172b") == 0);
     /* later bookings: the same */
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(7), "later",
                                      T0 + 50, NULL));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(n == 1 && memcmp(d[0].digest, e[0].digest, 32) == 0);
     /* a reference changed, then back; an amount; a transfer removed */
     REQUIRE(
         run_sql(w.path, "UPDATE transfers SET ref = 'top-up ' WHERE id = 1"));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0);
-    REQUIRE(run_sql(w.path, "UPDATE transfers SET ref = NULL WHERE id = 1"));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
-    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0); /* none is not "" */
+    {
+        offpay_transfers_digest none[OFFPAY_SHARDS_MAX];
+
+        /* a reference of none and an empty one: two digests */
+        REQUIRE(
+            run_sql(w.path, "UPDATE transfers SET ref = NULL WHERE id = 1"));
+        REQUIRE_OK(offpay_ledger_digest(w.l, 3, UINT32_MAX, none,
+                                        OFFPAY_SHARDS_MAX, &n));
+        REQUIRE(run_sql(w.path, "UPDATE transfers SET ref = '' WHERE id = 1"));
+        REQUIRE_OK(
+            offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
+        CHECK(memcmp(none[0].digest, e[0].digest, 32) != 0);
+    }
     REQUIRE(
         run_sql(w.path, "UPDATE transfers SET ref = 'top-up' WHERE id = 1"));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(memcmp(d[0].digest, e[0].digest, 32) == 0);
     REQUIRE(run_sql(w.path,
                     "UPDATE transfers SET amount = amount + 1 WHERE id = 2"));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0);
     REQUIRE(run_sql(w.path,
                     "UPDATE transfers SET amount = amount - 1 WHERE id = 2"));
+    /* an account's kind changed: the transfers it takes part in read
+     * otherwise */
+    REQUIRE(run_sql(w.path, "UPDATE accounts SET kind = 4 WHERE id = (SELECT"
+                            " credit FROM transfers WHERE id = 1)"));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0);
+    REQUIRE(run_sql(w.path, "UPDATE accounts SET kind = 2 WHERE id = (SELECT"
+                            " credit FROM transfers WHERE id = 1)"));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) == 0);
+    /* a row with an id below 1, written behind the ledger's back */
+    REQUIRE(run_sql(w.path, "INSERT INTO transfers (id, debit, credit, amount,"
+                            " kind, at) SELECT 0, debit, credit, 1, kind, at"
+                            " FROM transfers WHERE id = 1"));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0 && e[0].transfers == 4);
+    REQUIRE(run_sql(w.path, "DELETE FROM transfers WHERE id = 0"));
     REQUIRE(run_sql(w.path, "DELETE FROM transfers WHERE id = 3"));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 3, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 3, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0 && e[0].transfers == 2);
+    drop_world(&w);
+
+    /* dated until a time: the same after a later booking, another after
+     * one dated back into it (written behind the ledger's back, as a
+     * clock gone back on a quiet ledger could), whatever its id */
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 0, T0 + 10, d, OFFPAY_SHARDS_MAX, &n));
+    CHECK(n == 1 && d[0].transfers == 3 && d[0].until == T0 + 10);
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(7), "later",
+                                     T0 + 50, NULL));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 0, T0 + 10, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) == 0 && e[0].transfers == 3);
+    REQUIRE(run_sql(w.path, "INSERT INTO transfers (debit, credit, amount,"
+                            " kind, at) SELECT debit, credit, 1, kind, at"
+                            " FROM transfers WHERE id = 1"));
+    REQUIRE_OK(offpay_ledger_digest(w.l, 0, T0 + 10, e, OFFPAY_SHARDS_MAX, &n));
+    CHECK(memcmp(d[0].digest, e[0].digest, 32) != 0 && e[0].transfers == 4 &&
+          e[0].last_id == 5);
     drop_world(&w);
 
     /* without upto: the highest id, then the last mark's */
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 0, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 0, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(n == 1 && e[0].upto == 3 && !e[0].marked);
     while (more)
         REQUIRE_OK(offpay_ledger_marks(w.l, T0 + 10, 0, &marked, &more));
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(7), "later",
                                      T0 + 50, NULL));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 0, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 0, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(n == 1 && e[0].upto == 3 && e[0].marked && e[0].transfers == 3);
-    REQUIRE_OK(offpay_ledger_digest(w.l, 4, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 4, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(e[0].upto == 4 && !e[0].marked && e[0].transfers == 4);
-    CHECK_ERR(offpay_ledger_digest(w.l, 0, e, 0, &n), OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_digest(w.l, 0, UINT32_MAX, e, 0, &n),
+              OFFPAY_EINVAL);
+    CHECK_ERR(offpay_ledger_digest(w.l, -1, UINT32_MAX, e, 1, &n),
+              OFFPAY_EINVAL);
     drop_world(&w);
     if (pg_prefix() == NULL)
         return; /* sharding is PostgreSQL's */
     REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
-    REQUIRE_OK(offpay_ledger_digest(w.l, 0, e, OFFPAY_SHARDS_MAX, &n));
+    REQUIRE_OK(
+        offpay_ledger_digest(w.l, 0, UINT32_MAX, e, OFFPAY_SHARDS_MAX, &n));
     CHECK(n == 2 && e[0].transfers + e[1].transfers >= 3);
     drop_world(&w);
 }
@@ -3541,14 +3604,17 @@ static void test_digest_proves_the_transfers_kept(void)
 /* The ledger's clock (settlement.md §10): a transfer dated more than 60 s
  * before the newest is refused ECLOCK_BEHIND, saying so, nothing booked;
  * 60 s is a request still committing, and booked. After a clock that ran
- * 45 days ahead is set right, an operator's release vouches for it, even
- * with an escrow due (which it releases on that clock), and bookings go
- * on, held to that release's time rather than let through at any date. */
+ * 45 days ahead is set right, a release on it is refused like any booking
+ * until an operator vouches for the clock (offpay_ledger_clock_vouch);
+ * then the release books, escrow due and all, and bookings go on, held to
+ * the vouch's time and to what is booked after it, never to any date; a
+ * vouch on a clock behind an earlier vouch is refused. */
 static void test_ledger_clock_does_not_go_back(void)
 {
     world                 w;
     offpay_release_report rep;
     int64_t               before;
+    uint32_t              ahead = 0;
 
     REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "ahead",
@@ -3562,17 +3628,31 @@ static void test_ledger_clock_does_not_go_back(void)
     CHECK(balance(&w, w.wallet_acct) == before);
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "committing",
                                      T0 + 60 * DAY - 60, NULL));
-    /* the clock set right: refused until the operator's release */
-    CHECK_ERR(offpay_ledger_withdraw(w.l, w.wallet_acct, 1, "payout",
-                                     T0 + 45 * DAY, NULL),
+    /* the clock set right: the release refused until the vouch */
+    CHECK_ERR(offpay_ledger_release_report(w.l, T0 + 45 * DAY, &rep),
               OFFPAY_ECLOCK_BEHIND);
+    REQUIRE_OK(offpay_ledger_clock_vouch(w.l, T0 + 45 * DAY, &ahead));
+    CHECK(ahead == 15 * DAY);
+    CHECK_ERR(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "far back",
+                                    T0 + 40 * DAY, NULL),
+              OFFPAY_ECLOCK_BEHIND);
+    CHECK(strstr(offpay__ledger_clock_detail(),
+                 "the time an operator vouched for") != NULL);
     REQUIRE_OK(offpay_ledger_release_report(w.l, T0 + 45 * DAY, &rep));
     CHECK(rep.released == 1);
     REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, 1, "payout",
                                       T0 + 45 * DAY + 5, NULL));
-    CHECK_ERR(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "far back",
-                                    T0 + 40 * DAY, NULL),
+    /* booked after the vouch, days on: held to it */
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "later",
+                                     T0 + 50 * DAY, NULL));
+    CHECK_ERR(offpay_ledger_deposit(w.l, w.wallet_acct, 1, "between",
+                                    T0 + 46 * DAY, NULL),
               OFFPAY_ECLOCK_BEHIND);
+    /* a vouch on a clock behind the last one: refused */
+    CHECK_ERR(offpay_ledger_clock_vouch(w.l, T0 + 44 * DAY, NULL),
+              OFFPAY_ECLOCK_BEHIND);
+    CHECK(strstr(offpay__ledger_clock_detail(), "before an earlier vouch") !=
+          NULL);
     CHECK(audit_ok(&w));
     drop_world(&w);
 }
