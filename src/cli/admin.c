@@ -515,11 +515,17 @@ static const char help[] =
     "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement,\n"
     "                   close-merchant: the merchant\n"
-    "  --from UNIXTIME  statement, transfers, report, guarantee: the\n"
-    "                   period's start (default 0)\n"
-    "  --to UNIXTIME    statement, transfers, report, guarantee: the\n"
-    "                   period's end, included (default: statement, report\n"
-    "                   and guarantee now, transfers no end)\n"
+    "  --from UNIXTIME  statement, transfers, report, guarantee, balances:\n"
+    "                   the period's start (default 0)\n"
+    "  --to UNIXTIME    statement, transfers, report, guarantee, balances:\n"
+    "                   the period's end, included (default: statement,\n"
+    "                   report, guarantee and balances now, transfers no\n"
+    "                   end); digest: only the transfers dated until then\n"
+    "  --upto ID        digest: the transfers up to this id (default: the\n"
+    "                   last transfer mark)\n"
+    "  --expect HEX     digest: the digest kept (64 hex digits): exit 0\n"
+    "                   when it is the same, 1 when not\n"
+    "  --vouch          release: vouch for this machine's clock first\n"
     "  --by-day         report: a report for each UTC day of the period\n"
     "                   (at most 366 days)\n"
     "  --tz ZONE        report --by-day: the days of this time zone (an\n"
@@ -2680,9 +2686,10 @@ static int balances(offpay_ledger *l, uint32_t from, uint32_t to, int json)
     } else if (json) {
         status = cli_print_json(offpay__sheet_json(s, now), "balances");
     } else {
-        printf("the ledger's balances: before %s, and at the end of %s\n",
+        printf("the ledger's balances: before %s, and at the end of %s: %s\n",
                from == 0 ? "its first transfer" : cli_iso_time(from, t1),
-               cli_iso_time(to, t2));
+               cli_iso_time(to, t2),
+               offpay__period_final(to, now) ? "final" : "NOT FINAL");
         if (s->n_currencies == 0)
             printf("no transfer dated until then\n");
         for (size_t i = 0; i < s->n_currencies; i++) {
@@ -5192,6 +5199,14 @@ out:
     return status;
 }
 
+/* A period's end as offpayd takes it: --to when given, else until now,
+ * or [from, from] for a from ahead. */
+static uint32_t period_end(int have_to, uint64_t to, uint64_t from,
+                           uint32_t now)
+{
+    return have_to ? (uint32_t)to : now > from ? now : (uint32_t)from;
+}
+
 int cli_admin(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -5834,10 +5849,7 @@ int cli_admin(int argc, char **argv)
         st.merchant = merchant;
         st.from = (uint32_t)from;
         st.now = cli_now();
-        /* offpayd's default: until now, or [from, from] for a from ahead */
-        st.to = have_to         ? (uint32_t)to
-                : st.now > from ? st.now
-                                : (uint32_t)from;
+        st.to = period_end(have_to, to, from, st.now);
         st.terminal = (uint32_t)term;
         st.after = a.f.after_id;
         status = json && csv ? cli_usage_error("admin statement: give --json "
@@ -5847,14 +5859,8 @@ int cli_admin(int argc, char **argv)
         status = cli_usage_error("admin report: give --json or --csv, not "
                                  "both");
     } else if (strcmp(cmd, "report") == 0) {
-        uint32_t now = cli_now();
-
-        /* offpayd's default: until now, or [from, from] for a from ahead */
         status = report(l, (uint32_t)from,
-                        have_to      ? (uint32_t)to
-                        : now > from ? now
-                                     : (uint32_t)from,
-                        by_day, tz,
+                        period_end(have_to, to, from, cli_now()), by_day, tz,
                         json  ? REPORT_JSON
                         : csv ? REPORT_CSV
                               : 0);
@@ -5862,21 +5868,13 @@ int cli_admin(int argc, char **argv)
         status =
             digest(l, upto, have_to ? (uint32_t)to : UINT32_MAX, expect, json);
     } else if (strcmp(cmd, "balances") == 0) {
-        uint32_t now = cli_now();
-
         status = balances(l, (uint32_t)from,
-                          have_to      ? (uint32_t)to
-                          : now > from ? now
-                                       : (uint32_t)from,
-                          json);
+                          period_end(have_to, to, from, cli_now()), json);
     } else if (strcmp(cmd, "guarantee") == 0) {
         uint32_t now = cli_now();
 
         status = guarantee(l, currency, (uint32_t)from,
-                           have_to      ? (uint32_t)to
-                           : now > from ? now
-                                        : (uint32_t)from,
-                           now, json);
+                           period_end(have_to, to, from, now), now, json);
     } else if (strcmp(cmd, "refund") == 0)
         status = refund(l, &q, json);
     else if (strcmp(cmd, "deposit") == 0 || strcmp(cmd, "withdraw") == 0)
