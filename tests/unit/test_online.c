@@ -770,8 +770,10 @@ static void test_allowance_moves_from_own_account_or_nothing(void)
     /* nor does the operator issue the lost key a credential, from its own
      * account or another: nothing moves; a key never enrolled still gets
      * one (the operator's own wallets) */
-    REQUIRE_OK(offpay_ledger_wallet_account(w.l, EUR, "other", T0, &other));
-    REQUIRE_OK(offpay_ledger_deposit(w.l, other, 500, "top-up", T0, NULL));
+    REQUIRE_OK(
+        offpay_ledger_wallet_account(w.l, EUR, "other", T0 + 15 * DAY, &other));
+    REQUIRE_OK(
+        offpay_ledger_deposit(w.l, other, 500, "top-up", T0 + 15 * DAY, NULL));
     CHECK_ERR(offpay_ledger_issue(w.l, acct, w.wallet.pk, 100, 1, T0 + 20 * DAY,
                                   T0 + 15 * DAY, bytes, &wc),
               OFFPAY_EWALLET_LOST);
