@@ -579,6 +579,12 @@ static offpay_err session_setup(offpay__store *s)
     offpay_err rc = exec_sql(s, "SET client_min_messages = warning");
     int        i = 0;
 
+    /* text in UTF-8 whatever PGCLIENTENCODING or the URL says: the ledger's
+     * texts are, and the ledger's digest hashes the bytes read (settlement.md
+     * §10, "The ledger's digest") */
+    if (rc == OFFPAY_OK)
+        rc = exec_sql(s, "SET client_encoding = 'UTF8'");
+
     offpay__lockwait_tx_begin();
     while (rc == OFFPAY_OK) {
         char sql[64];
