@@ -34,6 +34,7 @@ static const struct {
     {srv_fields_revoke, SRV_N(srv_fields_revoke)},
     {srv_fields_refund, SRV_N(srv_fields_refund)},
     {srv_fields_terminal_revoke, SRV_N(srv_fields_terminal_revoke)},
+    {srv_fields_release, SRV_N(srv_fields_release)},
     {srv_fields_case_note, SRV_N(srv_fields_case_note)},
     {srv_fields_case_close, SRV_N(srv_fields_case_close)},
     {srv_fields_case_reopen, SRV_N(srv_fields_case_reopen)},

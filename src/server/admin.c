@@ -24,24 +24,21 @@ void srv_release(srv_req *r, srv_reply *out)
     uint32_t              ahead = 0;
     int                   vouch = 0;
 
+    /* {} or {"vouch": bool}: vouch for offpayd's clock first */
     if (r->body_len != 0) {
-        json_error_t jerr;
-        json_t      *doc = json_loadb((const char *)r->body, r->body_len,
-                                      JSON_REJECT_DUPLICATES, &jerr);
-        json_t      *v = json_object_get(doc, "vouch");
-        size_t       keys = json_is_object(doc) ? json_object_size(doc) : 0;
+        srv_value v[1] = {{0}};
+        json_t   *doc = NULL;
+        char      hint[160];
+        int       e = srv_parse_object(r->body, r->body_len, srv_fields_release,
+                                       SRV_N(srv_fields_release), v, &doc, hint,
+                                       sizeof hint);
 
-        if (!json_is_object(doc) || keys > 1 ||
-            (keys == 1 && !json_is_boolean(v))) {
-            json_decref(doc);
-            srv_fail(out, SRV_E_BAD_FIELD,
-                     "the body must be empty, {} or {\"vouch\": true} "
-                     "(vouch for offpayd's clock first: docs/operations.md, "
-                     "\"offpayd's clock jumped\")");
+        json_decref(doc);
+        if (e != 0) {
+            srv_fail(out, (srv_err)e, hint);
             return;
         }
-        vouch = json_is_true(v);
-        json_decref(doc);
+        vouch = v[0].present && v[0].b;
     }
     /* first, when asked: offpayd's clock is right, the newest transfers
      * were dated ahead of it (settlement.md §10, "The ledger's clock") */

@@ -644,6 +644,9 @@ const srv_field srv_fields_refund[3] = {
     {"ref", SRV_FT_TEXT, 0, SRV_REF_MAX},
     {"funded", SRV_FT_BOOL, 0, 1},
 };
+const srv_field srv_fields_release[1] = {
+    {"vouch", SRV_FT_BOOL, 0, 1},
+};
 const srv_field srv_fields_revoke[1] = {
     {"reason", SRV_FT_TEXT, 0, SRV_REF_MAX},
 };

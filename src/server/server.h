@@ -557,6 +557,7 @@ extern const srv_field srv_fields_credential[5]; /* account, wallet_key,
                                                     limit, expires,
                                                     allow_unbound */
 extern const srv_field srv_fields_revoke[1];     /* reason */
+extern const srv_field srv_fields_release[1];    /* vouch */
 /* reason, chain (POST /v1/admin/terminals/N/revoke) */
 extern const srv_field srv_fields_terminal_revoke[2];
 /* a case's steps (POST /v1/admin/cases/N/notes, /close, /reopen) */

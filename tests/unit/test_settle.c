@@ -3365,28 +3365,6 @@ static int same_period(const offpay_statement_account *a,
            a->withdrawals == b->withdrawals && a->other == b->other;
 }
 
-/* Every column of a balance sheet sums to zero over the kinds, and each
- * kind's opening + in - out is its closing. */
-static int sheet_holds(const offpay_balance_sheet *s)
-{
-    for (size_t i = 0; i < s->n_currencies; i++) {
-        const offpay_sheet_currency *c = &s->currencies[i];
-        int64_t                      sum[4] = {0, 0, 0, 0};
-
-        for (int k = 0; k < 5; k++) {
-            sum[0] += c->opening[k];
-            sum[1] += c->in[k];
-            sum[2] += c->out[k];
-            sum[3] += c->closing[k];
-            if (c->opening[k] + c->in[k] - c->out[k] != c->closing[k])
-                return 0;
-        }
-        if (sum[0] != 0 || sum[1] != sum[2] || sum[3] != 0)
-            return 0;
-    }
-    return 1;
-}
-
 /* The ledger's balances by kind at past dates (offpay_ledger_balance_sheet;
  * settlement.md §10, "Balances at past dates"), on one ledger and on one
  * sharded over two databases: a sheet until now is the overview's money by
@@ -3411,7 +3389,7 @@ static void check_balance_sheet(world *w)
     REQUIRE_OK(offpay_ledger_balance_sheet(w->l, 0, T0 + 19, a));
     REQUIRE_OK(offpay_ledger_balance_sheet(w->l, T0 + 20, T0 + 30, b));
     REQUIRE(a->n_currencies == 1 && b->n_currencies == 1);
-    CHECK(sheet_holds(a) && sheet_holds(b) && !a->more && !b->more);
+    CHECK(!a->more && !b->more);
     /* at T0 + 19: the payer's 100.00 less its 50.00 credential, the
      * guarantee's 1000.00, all from outside */
     CHECK(a->currencies[0].currency == EUR &&
@@ -3453,7 +3431,7 @@ static void check_balance_sheet(world *w)
     /* until now: the overview's money by kind */
     REQUIRE_OK(offpay_ledger_balance_sheet(w->l, 0, T0 + DAY, c));
     REQUIRE_OK(offpay_ledger_overview(w->l, T0 + DAY, DAY, T0 + DAY, &o));
-    CHECK(o->n_kinds == 5 && sheet_holds(c));
+    CHECK(o->n_kinds == 5);
     for (size_t i = 0; i < o->n_kinds; i++)
         CHECK(o->kinds[i].currency == EUR &&
               c->currencies[0].closing[o->kinds[i].kind - 1] ==
