@@ -195,6 +195,24 @@ offpay_err offpay_ledger_set_trust_token(offpay_ledger             *l,
  */
 void offpay_ledger_set_next_kid(offpay_ledger *l, uint32_t next_kid);
 
+/* The longest name offpay_ledger_set_actor takes, in bytes. */
+#define OFFPAY_ACTOR_MAX 64u
+
+/*
+ * offpay_ledger_set_actor — who books through l from now on (until set
+ * again): every transfer l books keeps who (docs/settlement.md §1, "Who
+ * booked it"; offpay_account_transfer.by): an operator's name (offpayd:
+ * the name of the bearer token it matched; offpay admin: --by or the
+ * login name), or a job's ("offpayd release job"). NULL or "": no one,
+ * as for a terminal's upload or a wallet's own request, whose
+ * presentment or credential says whose it was. who is 1 to
+ * OFFPAY_ACTOR_MAX bytes of one line of text, without control or
+ * invisible format characters (as a case step's author). A handle one
+ * thread uses at a time, as every handle. Errors: OFFPAY_EINVAL (who
+ * malformed: the name in use is unchanged). Since 0.30.0.
+ */
+offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
+
 /* ---- accounts ------------------------------------------------------ */
 
 /* Every function below that books a transfer (a deposit, a withdrawal, a
@@ -1283,6 +1301,10 @@ typedef struct offpay_account_transfer {
      * none (a deposit or withdrawal of no payment). A refund's case_id is
      * its presentment's case when it has one. (Since 0.15.0, at the end.) */
     uint64_t serial;
+    /* who booked it (offpay_ledger_set_actor), or "": a payment's upload,
+     * a wallet's own request, or a transfer booked before 0.30.0 (since
+     * 0.30.0, at the end) */
+    char by[OFFPAY_ACTOR_MAX + 1];
 } offpay_account_transfer;
 
 /* Most transfers offpay_ledger_transfers gives at once. */

@@ -462,9 +462,11 @@ static const char help[] =
     "                   done: a refund, a loss written off, the payer\n"
     "                   reached)\n"
     "  --reopen TEXT    case: open a closed case again; TEXT says why\n"
-    "  --by NAME        case: who takes the step, kept with it (1 to 64\n"
-    "                   bytes; default: the login name running the\n"
-    "                   command)\n"
+    "  --by NAME        case: who takes the step, kept with it; deposit,\n"
+    "                   withdraw, refund, release: who books, kept with\n"
+    "                   each transfer ('admin transfers' shows it); 1 to\n"
+    "                   64 bytes; default: the login name running the\n"
+    "                   command\n"
     "  --after ID       cases, transfers, merchants, accounts, statement:\n"
     "                   with an id above ID (paging)\n"
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
@@ -557,7 +559,7 @@ static const struct {
     const char *name, *opts;
 } commands[] = {
     {"audit", ""},
-    {"release", "now vouch"},
+    {"release", "now vouch by"},
     {"cases", "serial kind since open closed after limit server token-file"},
     {"case", "note close reopen by server token-file"},
     {"evidence", "bundle out force server token-file"},
@@ -574,9 +576,9 @@ static const struct {
     {"guarantee", "currency from to"},
     {"balances", "from to"},
     {"digest", "upto to expect"},
-    {"refund", "presentment amount ref key funded"},
-    {"deposit", "account amount ref key"},
-    {"withdraw", "account amount ref key take-held"},
+    {"refund", "presentment amount ref key funded by"},
+    {"deposit", "account amount ref key by"},
+    {"withdraw", "account amount ref key take-held by"},
     {"merchants", "after limit"},
     {"accounts", "ref after limit"},
     {"backup", "out"},
@@ -2259,6 +2261,8 @@ static void print_transfer(const char *what, const offpay_account_transfer *t,
         printf("  serial %llu", (unsigned long long)t->serial);
     if (t->ref[0] != '\0')
         printf("  \"%s\"", t->ref);
+    if (t->by[0] != '\0')
+        printf("  by %s", t->by);
     printf("\n");
 }
 
@@ -2481,6 +2485,9 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
                 json_object_set_new(t, "serial",
                                     v[i].serial != 0 ? cli_json_u64(v[i].serial)
                                                      : json_null());
+                json_object_set_new(t, "by",
+                                    v[i].by[0] != '\0' ? json_string(v[i].by)
+                                                       : json_null());
             }
             json_array_append_new(arr, t);
         }
@@ -4483,8 +4490,8 @@ static int cases(offpay_ledger *l, const admin_args *a)
     return status;
 }
 
-/* Who runs this command, for a case's step without --by: the login name
- * of its effective user ("uid N" when it has none). */
+/* Who runs this command, for a case's step or a booking without --by: the
+ * login name of its effective user ("uid N" when it has none). */
 static const char *login_name(char buf[OFFPAY_CASE_AUTHOR_MAX + 1])
 {
     struct passwd *pw = getpwuid(geteuid());
@@ -5288,6 +5295,7 @@ int cli_admin(int argc, char **argv)
     const char       *into = NULL; /* copy-ledger --into */
     offpay_case_action act = 0;     /* case --note, --close, --reopen */
     const char        *act_text = NULL, *act_by = NULL;
+    char               who[OFFPAY_CASE_AUTHOR_MAX + 1]; /* login_name's */
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -5517,14 +5525,14 @@ int cli_admin(int argc, char **argv)
                                       cmd);
             break;
         case 'B':
-            if (strcmp(cmd, "case") == 0) { /* case --by NAME */
+            if (strcmp(cmd, "skip-ids") != 0) { /* --by NAME */
                 act_by = optarg;
                 if (!offpay__case_author_ok(optarg))
                     bad = cli_usage_error(
-                        "admin case: --by is 1 to %u bytes of text on one "
+                        "admin %s: --by is 1 to %u bytes of text on one "
                         "line, without control or invisible format "
                         "characters",
-                        OFFPAY_CASE_AUTHOR_MAX);
+                        cmd, OFFPAY_CASE_AUTHOR_MAX);
                 break;
             }
             bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
@@ -5811,6 +5819,12 @@ int cli_admin(int argc, char **argv)
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", shown, rc);
+    /* who books: each transfer keeps it (settlement.md §1) */
+    rc = offpay_ledger_set_actor(l, act_by != NULL ? act_by : login_name(who));
+    if (rc != OFFPAY_OK) {
+        offpay_ledger_close(l);
+        return cli_fail("opening", rc);
+    }
     a.db = db;
     a.json = json;
     if (strcmp(cmd, "audit") == 0)

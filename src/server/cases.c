@@ -37,10 +37,6 @@ static json_t *step_json(const offpay_case_note *n)
                      n->text, "by", n->author, "at", (json_int_t)n->at);
 }
 
-/* Who took a step sent without "by": the bearer of the operator token,
- * which is all offpayd knows of them. */
-#define BY_DEFAULT "operator token"
-
 void srv_cases_list(srv_req *r, srv_reply *out)
 {
     const char        *qs = r->query(r->conn, "serial");
@@ -196,8 +192,8 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         return;
     }
     rc = offpay_ledger_case_act(r->l, id, action, v[0].s,
-                                v[1].present ? v[1].s : BY_DEFAULT, r->now,
-                                &step, &replayed);
+                                v[1].present ? v[1].s : r->operator_name,
+                                r->now, &step, &replayed);
     json_decref(doc);
     if (rc == OFFPAY_OK && action != OFFPAY_CASE_NOTE && !replayed)
         srv_cases_count(r->l);

@@ -342,6 +342,16 @@ static void set_hash(uint8_t dst[32], const char *token)
 void srv_set_token(srv_ctx *srv, const char *token)
 {
     set_hash(srv->cfg.token_hash, token);
+    __atomic_store_n(&srv->cfg.has_token, 1, __ATOMIC_SEQ_CST);
+}
+
+void srv_set_operators(srv_ctx *srv, const srv_operator *v, size_t n)
+{
+    pthread_mutex_lock(&token_mu);
+    memcpy(srv->cfg.operators, v, n * sizeof *v);
+    sodium_memzero(srv->cfg.operators + n, (SRV_OPERATORS_MAX - n) * sizeof *v);
+    srv->cfg.n_operators = n;
+    pthread_mutex_unlock(&token_mu);
 }
 
 void srv_set_metrics_token(srv_ctx *srv, const char *token)
@@ -379,9 +389,43 @@ static int hash_is(const uint8_t got[32], const uint8_t *stored)
     return ok;
 }
 
+size_t srv_operators_copy(srv_ctx *srv, srv_operator *out)
+{
+    size_t n;
+
+    pthread_mutex_lock(&token_mu);
+    n = srv->cfg.n_operators;
+    memcpy(out, srv->cfg.operators, n * sizeof *out);
+    pthread_mutex_unlock(&token_mu);
+    return n;
+}
+
+/* The operator whose token's hash is got, its name into name (n bytes);
+ * 0 when none. Every token is compared, whichever matches. */
+static int operator_of(srv_ctx *srv, const uint8_t got[32], char *name,
+                       size_t n)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&token_mu);
+    if (srv->cfg.has_token &&
+        sodium_memcmp(got, srv->cfg.token_hash, 32) == 0) {
+        snprintf(name, n, "%s", SRV_TOKEN_OPERATOR);
+        found = 1;
+    }
+    for (size_t i = 0; i < srv->cfg.n_operators; i++)
+        if (sodium_memcmp(got, srv->cfg.operators[i].hash, 32) == 0) {
+            snprintf(name, n, "%s", srv->cfg.operators[i].name);
+            found = 1;
+        }
+    pthread_mutex_unlock(&token_mu);
+    return found;
+}
+
 int srv_metrics_token_is_operators(srv_ctx *srv)
 {
     uint8_t m[32];
+    char    name[SRV_OPERATOR_NAME_MAX + 1];
     int     same;
 
     if (!__atomic_load_n(&srv->cfg.metrics_auth, __ATOMIC_SEQ_CST))
@@ -389,16 +433,17 @@ int srv_metrics_token_is_operators(srv_ctx *srv)
     pthread_mutex_lock(&token_mu);
     memcpy(m, srv->cfg.metrics_hash, sizeof m);
     pthread_mutex_unlock(&token_mu);
-    same = hash_is(m, srv->cfg.token_hash);
+    same = operator_of(srv, m, name, sizeof name);
     sodium_memzero(m, sizeof m);
     return same;
 }
 
-int srv_operator_ok(const srv_req *r)
+int srv_operator_ok(srv_req *r)
 {
     uint8_t got[32];
 
-    return bearer_hash(r, got) && hash_is(got, r->srv->cfg.token_hash);
+    return bearer_hash(r, got) &&
+           operator_of(r->srv, got, r->operator_name, sizeof r->operator_name);
 }
 
 /* Whether r may read /metrics: no metrics token is set, or r bears it or
@@ -406,17 +451,18 @@ int srv_operator_ok(const srv_req *r)
 static int metrics_ok(const srv_req *r)
 {
     uint8_t got[32];
+    char    name[SRV_OPERATOR_NAME_MAX + 1];
 
     if (!__atomic_load_n(&r->srv->cfg.metrics_auth, __ATOMIC_SEQ_CST))
         return 1;
     return bearer_hash(r, got) && (hash_is(got, r->srv->cfg.metrics_hash) ||
-                                   hash_is(got, r->srv->cfg.token_hash));
+                                   operator_of(r->srv, got, name, sizeof name));
 }
 
 /* Whether r bears the token its route asks for (none for a public or
  * signed route); when not, *want is the hint saying which (NULL: the
  * operator's, the error's own message). */
-static int bearer_ok(const route *rt, const srv_req *r, const char **want)
+static int bearer_ok(const route *rt, srv_req *r, const char **want)
 {
     *want = NULL;
     if (rt->auth == AUTH_OPERATOR)
@@ -535,8 +581,10 @@ void srv_log_request(const srv_req *r, int replayed, const char *fmt, ...)
         srv_log_text(h, key, sizeof key);
         snprintf(keys, sizeof keys, " Idempotency-Key \"%s\"", key);
     }
-    srv_log("%s %s from %s%s%s: %s%s", r->method, r->path, peer, xff, keys,
-            what, replayed ? " (replayed: nothing changed now)" : "");
+    srv_log("%s %s%s%s from %s%s%s: %s%s", r->method, r->path,
+            r->operator_name[0] != '\0' ? " by " : "", r->operator_name, peer,
+            xff, keys, what,
+            replayed ? " (replayed: nothing changed now)" : "");
 }
 
 /* One line per failure of the server's own, for the operator's log and
@@ -1047,6 +1095,9 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
         }
         if (st->rt->ledger && req.l == NULL)
             pool_busy(srv, &req, offpay__lockwait_ms(), &rep);
+        else if (req.l != NULL && req.operator_name[0] != '\0' &&
+                 offpay_ledger_set_actor(req.l, req.operator_name) != OFFPAY_OK)
+            srv_fail(&rep, SRV_E_INTERNAL, NULL); /* names are checked */
         else {
             /* a hint names only this request's wait for a lock
              * (store/lockwait.h) */

@@ -35,6 +35,8 @@ static const char help[] =
     "\n"
     "Usage: offpayd --db FILE --issuer DIR --passphrase-file FILE\n"
     "               --root FILE --token-file FILE [options]\n"
+    "       offpayd ... --operators-file FILE (operators by name, beside or\n"
+    "               instead of --token-file)\n"
     "       offpayd --shards FILE ... (the same, on a sharded ledger)\n"
     "\n"
     "  --db FILE               the SQLite ledger, or a PostgreSQL URL\n"
@@ -74,7 +76,15 @@ static const char help[] =
     "                          $OFFPAY_PKCS11_MODULE or SoftHSM2's\n"
     "  --root FILE             the pinned root public key (hex), which the\n"
     "                          trust bundle must verify against\n"
-    "  --token-file FILE       the operator's bearer token (>= 16 bytes)\n"
+    "  --token-file FILE       the operator's bearer token (>= 16 bytes);\n"
+    "                          what its bearer books is kept as booked by\n"
+    "                          \"operator token\"\n"
+    "  --operators-file FILE   operators by name: a line NAME TOKEN each\n"
+    "                          (NAME 1-32 of A-Z a-z 0-9 . _ -, TOKEN >= 16\n"
+    "                          bytes, each their own; # comments; at most\n"
+    "                          64): what each books is kept with the name\n"
+    "                          (offpay admin transfers shows it;\n"
+    "                          docs/operations.md §1)\n"
     "  --metrics-token-file FILE\n"
     "                          /metrics asks for a bearer token: this one\n"
     "                          (>= 16 bytes, for the scraper) or the\n"
@@ -142,7 +152,8 @@ static const char help[] =
     "output; its log, each line dated (UTC), goes to standard error.\n"
     "Stops cleanly on SIGTERM or SIGINT: the requests in progress get\n"
     "their replies first; one answered 503 STOPPING did nothing. SIGHUP\n"
-    "reads the token files and the issuer's directory again (a daily key\n"
+    "reads the token files, the operators file and the issuer's directory\n"
+    "again (a daily key\n"
     "added or retired takes effect, and the new trust bundle is served);\n"
     "what cannot be read stays as it was, and the log says why; a token\n"
     "file that holds the token in use is said to be unchanged (under\n"
@@ -156,7 +167,7 @@ static const char help[] =
 
 typedef struct opts {
     const char *db, *listen, *issuer, *pass_file, *root, *token_file, *key_uri;
-    const char *metrics_token_file;
+    const char *metrics_token_file, *operators_file;
     const char *shards;
     unsigned    threads;
     uint64_t    body_max, batch_max, window, release_every, tx_items;
@@ -230,6 +241,8 @@ static int parse_opts(int argc, char **argv, opts *o)
             o->token_file = v;
         else if (strcmp(a, "--metrics-token-file") == 0)
             o->metrics_token_file = v;
+        else if (strcmp(a, "--operators-file") == 0)
+            o->operators_file = v;
         else if (strcmp(a, "--issuer-key-uri") == 0) {
             offpay_pkcs11_uri u;
             int               pin = 0;
@@ -306,10 +319,11 @@ static int parse_opts(int argc, char **argv, opts *o)
             return usage("--shards: the path is too long");
         o->db = db;
     }
-    if (!o->db || !o->issuer || !o->pass_file || !o->root || !o->token_file)
+    if (!o->db || !o->issuer || !o->pass_file || !o->root ||
+        (!o->token_file && !o->operators_file))
         return usage(
             "--db (or --shards), --issuer, --passphrase-file, --root and "
-            "--token-file are required");
+            "--token-file or --operators-file (or both) are required");
     if (o->tx_items == 0)
         o->tx_items = offpay_ledger_backend_of(o->db) == OFFPAY_LEDGER_SQLITE
                           ? SRV_TX_ITEMS
@@ -438,6 +452,88 @@ static void reload_token(srv_ctx *srv, const char *opt, const char *path,
     srv_log("SIGHUP: %s token read again from %s: a new token, the one "
             "before refused from now on",
             what, path);
+}
+
+/* --operators-file at start-up: 1 when read (the operators it names
+ * logged), 0 when not (why logged). */
+static int load_operators(srv_ctx *srv, const char *path)
+{
+    srv_operator *v = sodium_malloc(SRV_OPERATORS_MAX * sizeof *v);
+    char          why[256], names[SRV_OPERATORS_MAX * 34 + 1];
+    size_t        n = 0, used = 0;
+
+    if (v == NULL || srv_operators_read(path, v, &n, why, sizeof why) != 0) {
+        srv_log("--operators-file %s: %s", path,
+                v == NULL ? strerror(ENOMEM) : why);
+        sodium_free(v);
+        return 0;
+    }
+    srv_set_operators(srv, v, n);
+    names[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                 i > 0 ? ", " : "", v[i].name);
+    sodium_free(v); /* wiped */
+    srv_log("operators from %s: %s", path, names);
+    return 1;
+}
+
+/* SIGHUP: --operators-file read again, whole or not at all: a file that
+ * cannot be read, or has a line that is not right, leaves the operators
+ * in use (the log says which line and why). The log names whom it added
+ * and removed, and whose token changed, so the change is on record. */
+static void reload_operators(srv_ctx *srv, const char *path)
+{
+    srv_operator *v = sodium_malloc(2 * SRV_OPERATORS_MAX * sizeof *v);
+    srv_operator *old = v != NULL ? v + SRV_OPERATORS_MAX : NULL;
+    char          why[256], what[3][SRV_OPERATORS_MAX * 34 + 16];
+    size_t        n = 0, n_old, used[3] = {0, 0, 0};
+
+    if (v == NULL || srv_operators_read(path, v, &n, why, sizeof why) != 0) {
+        srv_log("SIGHUP: --operators-file %s: %s: the operators are "
+                "unchanged",
+                path, v == NULL ? strerror(ENOMEM) : why);
+        sodium_free(v);
+        return;
+    }
+    n_old = srv_operators_copy(srv, old);
+    for (int k = 0; k < 3; k++)
+        what[k][0] = '\0';
+    /* added (0) or token changed (2): in v; removed (1): in old only */
+    for (size_t i = 0; i < n; i++) {
+        int k = 0;
+
+        for (size_t j = 0; j < n_old; j++)
+            if (strcmp(v[i].name, old[j].name) == 0)
+                k = sodium_memcmp(v[i].hash, old[j].hash, 32) == 0 ? -1 : 2;
+        if (k >= 0)
+            used[k] += (size_t)snprintf(
+                what[k] + used[k], sizeof what[k] - used[k], " %s", v[i].name);
+    }
+    for (size_t j = 0; j < n_old; j++) {
+        int gone = 1;
+
+        for (size_t i = 0; i < n; i++)
+            gone &= strcmp(v[i].name, old[j].name) != 0;
+        if (gone)
+            used[1] +=
+                (size_t)snprintf(what[1] + used[1], sizeof what[1] - used[1],
+                                 " %s", old[j].name);
+    }
+    srv_set_operators(srv, v, n);
+    sodium_free(v); /* wiped, old with it */
+    if (used[0] + used[1] + used[2] == 0)
+        srv_log("SIGHUP: operators unchanged: %s names the same operators "
+                "with the same tokens (under systemd's LoadCredential= it "
+                "is the copy made when the unit started: restart the unit "
+                "to take a new file, docs/operations.md §6)",
+                path);
+    else
+        srv_log("SIGHUP: operators read again from %s: added:%s; removed "
+                "(refused from now on):%s; new token (the one before "
+                "refused from now on):%s",
+                path, used[0] ? what[0] : " none", used[1] ? what[1] : " none",
+                used[2] ? what[2] : " none");
 }
 
 /* The operator's token given to a metrics scraper too: whoever reads the
@@ -879,6 +975,8 @@ static void release_due(srv_pool *pool, uint32_t every)
     char                      when[32], last[32];
 
     if (rc == OFFPAY_OK)
+        rc = offpay_ledger_set_actor(l, SRV_RELEASE_JOB);
+    if (rc == OFFPAY_OK)
         rc = offpay_ledger_release_auto(l, now, every, &run);
     srv_pool_put(pool, l);
     if (rc == OFFPAY_OK && run.held) {
@@ -1231,11 +1329,15 @@ int main(int argc, char **argv)
         }
     }
 
-    token = read_secret("--token-file", o.token_file, 16);
-    if (token == NULL)
+    if (o.token_file != NULL) {
+        token = read_secret("--token-file", o.token_file, SRV_TOKEN_MIN);
+        if (token == NULL)
+            goto out;
+        srv_set_token(&srv, token);
+        token_hash(token, token_held);
+    }
+    if (o.operators_file != NULL && !load_operators(&srv, o.operators_file))
         goto out;
-    srv_set_token(&srv, token);
-    token_hash(token, token_held);
     if (o.metrics_token_file != NULL) {
         char *mt =
             read_secret("--metrics-token-file", o.metrics_token_file, 16);
@@ -1333,8 +1435,11 @@ int main(int argc, char **argv)
         if (sig == SIGTERM || sig == SIGINT)
             break;
         if (sig == SIGHUP) {
-            reload_token(&srv, "--token-file", o.token_file, "operator",
-                         srv_set_token, token_held);
+            if (o.token_file != NULL)
+                reload_token(&srv, "--token-file", o.token_file, "operator",
+                             srv_set_token, token_held);
+            if (o.operators_file != NULL)
+                reload_operators(&srv, o.operators_file);
             if (o.metrics_token_file != NULL)
                 reload_token(&srv, "--metrics-token-file", o.metrics_token_file,
                              "metrics", srv_set_metrics_token, metrics_held);

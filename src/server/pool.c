@@ -271,6 +271,8 @@ long srv_pool_held_for(srv_pool *p, size_t *n)
 
 void srv_pool_put(srv_pool *p, offpay_ledger *l)
 {
+    /* whoever booked through it, the next holder is not */
+    offpay_ledger_set_actor(l, NULL);
     pthread_mutex_lock(&p->mu);
     for (size_t i = 0; i < p->n; i++)
         if (p->l[i] == l) {

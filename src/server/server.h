@@ -117,6 +117,22 @@ unsigned srv_status_of(offpay_err rc);
 
 typedef struct srv_pool srv_pool;
 
+/* Operators by name (--operators-file, operators.c): at most this many,
+ * each named by 1 to SRV_OPERATOR_NAME_MAX of A-Z a-z 0-9 . _ -, with a
+ * token of at least SRV_TOKEN_MIN bytes. */
+#define SRV_OPERATORS_MAX     64u
+#define SRV_OPERATOR_NAME_MAX 32u
+#define SRV_TOKEN_MIN         16u
+/* The name kept for what the bearer of --token-file's token books, and
+ * for what offpayd's release job books (031_booked_by) */
+#define SRV_TOKEN_OPERATOR "operator token"
+#define SRV_RELEASE_JOB    "offpayd release job"
+
+typedef struct srv_operator {
+    char    name[SRV_OPERATOR_NAME_MAX + 1];
+    uint8_t hash[32]; /* BLAKE2b of the token */
+} srv_operator;
+
 typedef struct srv_config {
     size_t   body_max;       /* cap of a terminal upload body */
     size_t   batch_max;      /* cap of items per upload */
@@ -124,6 +140,11 @@ typedef struct srv_config {
     size_t   tx_items;       /* upload items per transaction, 1..SRV_TX_ITEMS */
     unsigned per_ip;         /* open connections one address may hold (0: any) */
     uint8_t  token_hash[32]; /* BLAKE2b of the operator token */
+    int      has_token;      /* token_hash is set (--token-file) */
+    /* the operators by name (--operators-file); both read under the lock
+     * of srv_set_operators */
+    srv_operator operators[SRV_OPERATORS_MAX];
+    size_t       n_operators;
     /* /metrics: public (0), or for the bearer of this token or of the
      * operator's (1; --metrics-token-file) */
     int     metrics_auth;
@@ -165,6 +186,9 @@ typedef struct srv_req {
     /* the body's SHA-256, once auth_ok: for the request's signature and
      * the answer's */
     uint8_t body_sha256[OFFPAY__HTTP_DIGEST_BYTES];
+    /* an operator route's: whose bearer token it is (SRV_TOKEN_OPERATOR
+     * for --token-file's), which the ledger keeps with what it books */
+    char operator_name[SRV_OPERATOR_NAME_MAX + 1];
 } srv_req;
 
 /* The reply: a status and JSON (or plain text for /metrics). */
@@ -657,11 +681,22 @@ const char *srv_outcome_name(offpay_settle_outcome o);
 
 /* ---- the operator token and the signed request (auth.c) ------------ */
 
-/* 1 when the Authorization header is "Bearer TOKEN" with the token. */
-int srv_operator_ok(const srv_req *r);
+/* 1 when the Authorization header is "Bearer TOKEN" with an operator's
+ * token (--token-file's, or one of --operators-file's), whose name goes
+ * into r->operator_name. Every token is compared, in constant time. */
+int srv_operator_ok(srv_req *r);
 /* Makes token the operator's (its hash kept), at start-up and on SIGHUP;
  * requests in progress see the old one or the new one, whole. */
 void srv_set_token(srv_ctx *srv, const char *token);
+/* The same for the operators by name: v[0..n) replaces those in use. */
+void srv_set_operators(srv_ctx *srv, const srv_operator *v, size_t n);
+/* The operators by name in use into out (SRV_OPERATORS_MAX), their count. */
+size_t srv_operators_copy(srv_ctx *srv, srv_operator *out);
+/* The operators of --operators-file at path into out[0..*n) (at most
+ * SRV_OPERATORS_MAX), 0; or -1 with why (wn bytes) saying what is wrong,
+ * its line first when a line is, and *n 0 (operators.c). */
+int srv_operators_read(const char *path, srv_operator *out, size_t *n,
+                       char *why, size_t wn);
 /* The token /metrics asks for from now on (at start-up and on SIGHUP). */
 void srv_set_metrics_token(srv_ctx *srv, const char *token);
 /* 1 when /metrics asks for a token and it is the operator's. */

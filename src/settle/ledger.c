@@ -951,8 +951,16 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
      * newest is a request's still committing (an upload's 30 s bound and
      * its last transaction's 30 s); one dated further back, a clock gone
      * back, would book into a period read as final */
-    if ((uint64_t)t->at + OFFPAY__PERIOD_FINAL_AFTER >= l->newest_at)
-        return l->ops->transfer_add(l->store, t, id);
+    if ((uint64_t)t->at + OFFPAY__PERIOD_FINAL_AFTER >= l->newest_at) {
+        uint64_t booked = 0;
+
+        rc = l->ops->transfer_add(l->store, t, &booked);
+        if (rc == OFFPAY_OK && l->actor[0] != '\0')
+            rc = l->ops->booked_by(l->store, booked, l->actor);
+        if (rc == OFFPAY_OK && id != NULL)
+            *id = booked;
+        return rc;
+    }
     snprintf(clock_detail, sizeof clock_detail,
              "this clock reads %s (%lu), %lu s before %s %s (%lu): a "
              "transfer dated more than %u s before it would change a period "
@@ -968,6 +976,15 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
              offpay__unix_time_iso(l->newest_at, b),
              (unsigned long)l->newest_at, (unsigned)OFFPAY__PERIOD_FINAL_AFTER);
     return OFFPAY_ECLOCK_BEHIND;
+}
+
+offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who)
+{
+    if (l == NULL ||
+        (who != NULL && who[0] != '\0' && !offpay__case_author_ok(who)))
+        return OFFPAY_EINVAL;
+    snprintf(l->actor, sizeof l->actor, "%s", who != NULL ? who : "");
+    return OFFPAY_OK;
 }
 
 offpay_err offpay__ledger_move(offpay_ledger *l, uint64_t debit,

@@ -94,6 +94,8 @@ json_t *offpay__json_transfer(const offpay_account_transfer *t,
                         t->ref[0] != '\0' ? json_string(t->ref) : json_null());
     json_object_set_new(
         j, "serial", t->serial != 0 ? offpay__json_id(t->serial) : json_null());
+    json_object_set_new(j, "by",
+                        t->by[0] != '\0' ? json_string(t->by) : json_null());
     return j;
 }
 

@@ -46,6 +46,9 @@ struct offpay_ledger {
     size_t   newest_shard;
     uint32_t newest_at;
     int      newest_vouched; /* newest_at is an operator's vouch */
+    /* who books through this handle (offpay_ledger_set_actor): kept with
+     * each transfer offpay__ledger_book books; "": no one */
+    char actor[OFFPAY_ACTOR_MAX + 1];
 };
 
 /* Runs fn between begin and commit, rolling back on any error and
@@ -62,7 +65,9 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
  * OFFPAY__PERIOD_FINAL_AFTER s before the newest of the store's newest
  * transfers (read once per transaction) is refused OFFPAY_ECLOCK_BEHIND,
  * with offpay__ledger_clock_detail() saying both times: it would change a
- * period that may already have been read as final. */
+ * period that may already have been read as final. Who books through l
+ * (offpay_ledger_set_actor), when someone does, is kept with it in the
+ * same transaction (031_booked_by). */
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id);
 

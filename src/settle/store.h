@@ -319,13 +319,17 @@ extern const char offpay__late_hold_sql[];
     "COALESCE(p.serial, (SELECT c.serial FROM credentials c"                   \
     " WHERE c.escrow_account = " t ".debit), (SELECT c.serial"                 \
     " FROM credentials c WHERE c.escrow_account = " t ".credit), 0)"
+/* Who booked transfer t (031_booked_by), NULL when no one is kept. */
+#define OFFPAY__TRANSFER_BY(t)                                                 \
+    "(SELECT b.who FROM booked_by b WHERE b.transfer = " t ".id)"
 
 /* A merchant account's period ($1 account, $2 from, $3 to: unix times,
  * by each transfer's own time), in SQL both backends accept: one row of
  * OFFPAY__PERIOD_SUMS sums (opening, closing, settle, refund, deposit,
  * withdraw, other), and the period's transfers but settle ones as rows
  * (id, at, kind, amount from the account's side, presentment, case_id,
- * ref, other account, its kind) ascending by (at, id). */
+ * ref, other account, its kind, the serial, who booked it) ascending by
+ * (at, id). */
 #define OFFPAY__PERIOD_SUMS 7
 extern const char offpay__period_sums_sql[];
 extern const char offpay__period_moves_sql[];
@@ -472,6 +476,9 @@ typedef struct offpay__store_ops {
     offpay_err (*balance)(offpay__store *s, uint64_t id, int64_t *balance);
     offpay_err (*transfer_add)(offpay__store *s, const offpay__transfer *t,
                                uint64_t *id);
+    /* who booked transfer (031_booked_by): 1..64 bytes of one line */
+    offpay_err (*booked_by)(offpay__store *s, uint64_t transfer,
+                            const char *who);
 
     /* merchants and terminals */
     offpay_err (*merchant_add)(offpay__store *s, uint64_t account,
@@ -1140,7 +1147,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
 #define OFFPAY__STORE_OP_NAMES(X) \
     X(begin) X(begin_read) X(commit) X(rollback) X(close) X(account_add) \
     X(account_singleton) X(account_singleton_find) X(account_get) X(balance) \
-    X(transfer_add) \
+    X(transfer_add) X(booked_by) \
     X(merchant_add) X(merchant_get) X(merchant_close) X(merchant_lock) \
     X(terminal_by_pk) \
     X(terminal_add) \

@@ -345,7 +345,7 @@ const char offpay__period_moves_sql[] = PERIOD_Q
     " SELECT x.id, x.at, x.kind, x.debit, x.amount, x.presentment,"
     " " OFFPAY__TRANSFER_CASE(
         "x") ", x.ref, a.id, a.kind,"
-             " " OFFPAY__TRANSFER_SERIAL(
+             " " OFFPAY__TRANSFER_SERIAL("x") ", " OFFPAY__TRANSFER_BY(
                  "x") " FROM m JOIN transfers x ON x.id = m.id"
                       " JOIN accounts a ON a.id = m.other"
                       " LEFT JOIN presentments p ON p.id = x.presentment"

@@ -55,6 +55,7 @@ enum {
     S_ACCOUNT_GET,
     S_BALANCE,
     S_TRANSFER_ADD,
+    S_BOOKED_BY,
     S_MERCHANT_ADD,
     S_MERCHANT_GET,
     S_MERCHANT_CLOSE,
@@ -124,6 +125,7 @@ static const char *const SQL[S_COUNT] = {
         "INSERT INTO transfers (debit, credit, amount, kind, presentment,"
         " case_id, ref, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
         " RETURNING id",
+    [S_BOOKED_BY] = "INSERT INTO booked_by (transfer, who) VALUES ($1, $2)",
     [S_MERCHANT_ADD] = "INSERT INTO merchants (account, name, currency,"
                        " created_at) VALUES ($1, $2, $3, $4) RETURNING id",
     [S_MERCHANT_GET] = "SELECT account, currency, name, closed_at FROM"
@@ -853,6 +855,16 @@ static offpay_err s_transfer_add(offpay__store *s, const offpay__transfer *t,
     p_text(&p, t->ref);
     p_i64(&p, t->at);
     return insert_id(s, S_TRANSFER_ADD, &p, id);
+}
+
+static offpay_err s_booked_by(offpay__store *s, uint64_t transfer,
+                              const char *who)
+{
+    params p = {0};
+
+    p_u64(&p, transfer);
+    p_text(&p, who);
+    return run(s, S_BOOKED_BY, &p, NULL);
 }
 
 /* ---- merchants and terminals ----------------------------------------- */
@@ -3910,7 +3922,7 @@ static const char SQL_TRANSFERS_OF[] =
     "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
     " " OFFPAY__TRANSFER_CASE(
         "t") ", t.ref, a.id, a.kind,"
-             " " OFFPAY__TRANSFER_SERIAL(
+             " " OFFPAY__TRANSFER_SERIAL("t") ", " OFFPAY__TRANSFER_BY(
                  "t") " FROM"
                       " (SELECT id FROM (SELECT id FROM transfers WHERE debit "
                       "= $1::bigint"
@@ -3930,13 +3942,14 @@ static const char SQL_TRANSFERS_OF[] =
 
 /* One transfer of an account's history, from row i of SQL_TRANSFERS_OF or
  * offpay__period_moves_sql (id, at, kind, debit, amount, presentment,
- * case, ref, the other account and its kind, the credential's serial):
- * its amount negative when it left the account. */
+ * case, ref, the other account and its kind, the credential's serial,
+ * who booked it): its amount negative when it left the account. */
 static offpay_err transfer_row(PGresult *r, int i, uint64_t account,
                                offpay_account_transfer *x)
 {
     const char *kind = PQgetvalue(r, i, 2);
     const char *ref = PQgetisnull(r, i, 7) ? "" : PQgetvalue(r, i, 7);
+    const char *by = PQgetisnull(r, i, 11) ? "" : PQgetvalue(r, i, 11);
     int64_t     amount = col_i64(r, i, 4);
 
     memset(x, 0, sizeof *x);
@@ -3948,10 +3961,12 @@ static offpay_err transfer_row(PGresult *r, int i, uint64_t account,
     x->other = col_u64(r, i, 8);
     x->other_kind = (offpay_account_kind)col_i64(r, i, 9);
     x->serial = col_u64(r, i, 10);
-    if (strlen(kind) >= sizeof x->kind || strlen(ref) >= sizeof x->ref)
+    if (strlen(kind) >= sizeof x->kind || strlen(ref) >= sizeof x->ref ||
+        strlen(by) >= sizeof x->by)
         return OFFPAY_ESTORE;
     strcpy(x->kind, kind);
     strcpy(x->ref, ref);
+    strcpy(x->by, by);
     return OFFPAY_OK;
 }
 

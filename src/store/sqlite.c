@@ -56,6 +56,7 @@ enum {
     S_ACCOUNT_GET,
     S_BALANCE,
     S_TRANSFER_ADD,
+    S_BOOKED_BY,
     S_MERCHANT_ADD,
     S_MERCHANT_GET,
     S_MERCHANT_CLOSE,
@@ -117,6 +118,7 @@ static const char *const SQL[S_COUNT] = {
     [S_TRANSFER_ADD] =
         "INSERT INTO transfers (debit, credit, amount, kind, presentment,"
         " case_id, ref, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_BOOKED_BY] = "INSERT INTO booked_by (transfer, who) VALUES (?1, ?2)",
     [S_MERCHANT_ADD] = "INSERT INTO merchants (account, name, currency,"
                        " created_at) VALUES (?1, ?2, ?3, ?4)",
     [S_MERCHANT_GET] = "SELECT account, currency, name, closed_at FROM"
@@ -799,6 +801,16 @@ static offpay_err s_transfer_add(offpay__store *s, const offpay__transfer *t,
     bind_text(st, 7, t->ref);
     sqlite3_bind_int64(st, 8, t->at);
     return insert(s, st, id);
+}
+
+static offpay_err s_booked_by(offpay__store *s, uint64_t transfer,
+                              const char *who)
+{
+    sqlite3_stmt *st = stmt(s, S_BOOKED_BY);
+
+    bind_u64(st, 1, transfer);
+    bind_text(st, 2, who);
+    return run(st);
 }
 
 /* ---- merchants and terminals ----------------------------------------- */
@@ -3465,7 +3477,7 @@ static const char SQL_TRANSFERS_OF[] =
     "SELECT t.id, t.at, t.kind, t.debit, t.amount, t.presentment,"
     " " OFFPAY__TRANSFER_CASE(
         "t") ", t.ref, a.id, a.kind,"
-             " " OFFPAY__TRANSFER_SERIAL(
+             " " OFFPAY__TRANSFER_SERIAL("t") ", " OFFPAY__TRANSFER_BY(
                  "t") " FROM"
                       " (SELECT id FROM (SELECT id FROM transfers WHERE debit "
                       "= ?1"
@@ -3484,13 +3496,14 @@ static const char SQL_TRANSFERS_OF[] =
 
 /* One transfer of an account's history, from a row of SQL_TRANSFERS_OF or
  * offpay__period_moves_sql (id, at, kind, debit, amount, presentment,
- * case, ref, the other account and its kind, the credential's serial):
- * its amount negative when it left the account. */
+ * case, ref, the other account and its kind, the credential's serial,
+ * who booked it): its amount negative when it left the account. */
 static offpay_err transfer_row(sqlite3_stmt *st, uint64_t account,
                                offpay_account_transfer *x)
 {
     const char *kind = (const char *)sqlite3_column_text(st, 2);
     const char *ref = (const char *)sqlite3_column_text(st, 7);
+    const char *by = (const char *)sqlite3_column_text(st, 11);
     int64_t     amount = sqlite3_column_int64(st, 4);
 
     memset(x, 0, sizeof *x);
@@ -3503,11 +3516,14 @@ static offpay_err transfer_row(sqlite3_stmt *st, uint64_t account,
     x->other_kind = (offpay_account_kind)sqlite3_column_int(st, 9);
     x->serial = col_u64(st, 10);
     if (kind == NULL || strlen(kind) >= sizeof x->kind ||
-        (ref != NULL && strlen(ref) >= sizeof x->ref))
+        (ref != NULL && strlen(ref) >= sizeof x->ref) ||
+        (by != NULL && strlen(by) >= sizeof x->by))
         return OFFPAY_ESTORE;
     strcpy(x->kind, kind);
     if (ref != NULL)
         strcpy(x->ref, ref);
+    if (by != NULL)
+        strcpy(x->by, by);
     return OFFPAY_OK;
 }
 

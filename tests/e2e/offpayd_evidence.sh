@@ -156,7 +156,7 @@ N1=$(jget .step.step)
 api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer reached: the wallet was copied at a repair shop"}'
 [ "$status" = 200 ] && [ "$(jget .step.step)" = "$N1" ] && [ "$(jget .replayed)" = true ] \
   && ok "the same note again right after: the same step, replayed" || fail "note again: $(cat resp.json)"
-grep -q "POST /v1/admin/cases/$CASE/notes from 127.0.0.1: case $CASE (double_spend, serial $S) step $N1 by \"operator token\" noted: payer reached: the wallet was copied at a repair shop$" server.err \
+grep -q "POST /v1/admin/cases/$CASE/notes by operator token from 127.0.0.1: case $CASE (double_spend, serial $S) step $N1 by \"operator token\" noted: payer reached: the wallet was copied at a repair shop$" server.err \
   && ok "offpayd's log says the note" || fail "log: $(grep "cases/$CASE" server.err)"
 api POST "/v1/admin/cases/$CASE/reopen" '{"reason":"why"}'
 expect_http 409 ECASE_OPEN "an open case is not reopened"

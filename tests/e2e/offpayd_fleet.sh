@@ -204,7 +204,7 @@ expect_http 200 - "an older terminal's report"
 # ---- labels: where each gate stands ------------------------------------------
 api POST "/v1/admin/terminals/$G1/label" '{"label":"Central, north gate 1"}'
 [ "$status" = 200 ] && [ "$(jq -c '[.terminal_id, .label]' resp.json)" = "[$G1,\"Central, north gate 1\"]" ] \
-  && grep -qE "POST /v1/admin/terminals/$G1/label from 127\.0\.0\.1: terminal $G1 labelled \"Central, north gate 1\"$" server.err \
+  && grep -qE "POST /v1/admin/terminals/$G1/label by operator token from 127\.0\.0\.1: terminal $G1 labelled \"Central, north gate 1\"$" server.err \
   && ok "g1 labelled over HTTP, logged" || fail "label g1: $status $(cat resp.json)"
 run_cli 0 "^terminal $G2 labelled \"Central, south gate 2\"$" -- \
   "$OFFPAY" admin label-terminal --db "$LEDGER" --terminal-id "$G2" --label "Central, south gate 2"

@@ -352,7 +352,7 @@ n=$(jget .released); eur=$(jq -r '.returned[] | select(.currency == "EUR") | .am
 [ "$(jq -c '[.returned[] | .escrows] | add' resp.json)" = "$n" ] \
   && [ "$(jq '.returned[] | select(.currency == "EUR") | .amount.minor' resp.json)" -ge 4000 ] \
   && [ "$(jq -c '[.returned_more, (.claims_paid | type)]' resp.json)" = '[false,"number"]' ] \
-  && grep -q "POST /v1/admin/release from 127\.0\.0\.1: released $n escrow(s): $eur EUR back to the payers' accounts; [0-9]* claim(s) on the guarantee paid" server.err \
+  && grep -q "POST /v1/admin/release by operator token from 127\.0\.0\.1: released $n escrow(s): $eur EUR back to the payers' accounts; [0-9]* claim(s) on the guarantee paid" server.err \
   && ok "the release says what it returned: $eur EUR from $n escrow(s)" || fail "release's sums: $(cat resp.json)"
 balances "W=$W2:9000 esc=esc/$S3:0 A=$MA:5200" "the escrow less what settled returned to the account"
 audits "a lost wallet, after the grace"

@@ -482,7 +482,7 @@ first=$(jq -r .revoked_at <<<"$out")
 api POST "/v1/admin/terminals/$TZ/revoke" '{"reason":"found again"}'
 [ "$status" = 200 ] && [ "$(jget .revoked_at)" = "$first" ] && [ "$(jget .revoke_reason)" = "left on the bus" ] \
   && [ "$(jq -c '[.report, .warning]' resp.json)" = "[null,null]" ] \
-  && grep -qE "POST /v1/admin/terminals/$TZ/revoke from 127\.0\.0\.1: terminal $TZ already revoked at $(iso "$first"): left on the bus$" server.err \
+  && grep -qE "POST /v1/admin/terminals/$TZ/revoke by operator token from 127\.0\.0\.1: terminal $TZ already revoked at $(iso "$first"): left on the bus$" server.err \
   && ok "POST revoke again answers the first revocation's time and reason, and logs them" || fail "revoke again: $(cat resp.json)"
 "$OFFPAY" admin terminals --db "$LEDGER" --merchant "$MERCHANT" | grep -A1 -E "^terminal $TZ  merchant $MERCHANT  " \
   | grep -qxE "  revoked at [0-9T:-]+Z \(reason \"left on the bus\"\)" \
@@ -534,7 +534,7 @@ run_cli 0 "^credential $SZ: already revoked at [0-9T:-]+Z; nothing changed$" -- 
 # over HTTP too: offpayd's log says nothing changed, not a revocation for
 # "operator" (the ledger keeps the first reason; since 0.26.0)
 api POST "/v1/admin/credentials/$SZ/revoke" '{}'
-[ "$status" = 200 ] && grep -qE "POST /v1/admin/credentials/$SZ/revoke from 127\.0\.0\.1: credential $SZ already revoked at [0-9T:-]+Z: nothing changed \(its first reason kept\)$" server.err \
+[ "$status" = 200 ] && grep -qE "POST /v1/admin/credentials/$SZ/revoke by operator token from 127\.0\.0\.1: credential $SZ already revoked at [0-9T:-]+Z: nothing changed \(its first reason kept\)$" server.err \
   && ! grep -q "credential $SZ revoked (reason \"operator\")" server.err \
   && ok "POST revoke again: the log says already revoked, nothing changed" \
   || fail "revoke again over HTTP: $status $(grep "credentials/$SZ/revoke" server.err)"
@@ -590,12 +590,12 @@ api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen"}'
 # ... and warns of it, as the CLI does (since 0.27.0; before, "warning"
 # was null), on the answer and offpayd's log
 [ "$(jget .warning)" = "terminal $TU was rotated to terminal $TV, which is still ACTIVE: whoever holds its key (a stolen terminal rotated to a key of its thief's) is still paid for what it accepts. Revoke it: POST /v1/admin/terminals/$TV/revoke, or this request again with \"chain\": true" ] \
-  && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: WARNING: terminal $TV, rotated from terminal $TU, is still active \(revoked without \"chain\"\)$" server.err \
+  && grep -qE "POST /v1/admin/terminals/$TU/revoke by operator token from 127\.0\.0\.1: WARNING: terminal $TV, rotated from terminal $TU, is still active \(revoked without \"chain\"\)$" server.err \
   && ok "POST revoke without chain: the warning names $TV and what revokes it; logged" \
   || fail "POST revoke warning: $(jget .warning) | $(grep WARNING server.err | tail -2)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"reason":"stolen","chain":true}'
 [ "$status" = 200 ] && [ "$(jq -c '[.rotated_to[] | [.terminal, .rotated_from, .revoked, .revoke_reason]]' resp.json)" = "[[$TV,$TU,true,\"stolen\"]]" ] \
-  && grep -qE "POST /v1/admin/terminals/$TU/revoke from 127\.0\.0\.1: terminal $TV \(rotated from terminal $TU\) revoked at [0-9T:-]+Z with the chain: stolen$" server.err \
+  && grep -qE "POST /v1/admin/terminals/$TU/revoke by operator token from 127\.0\.0\.1: terminal $TV \(rotated from terminal $TU\) revoked at [0-9T:-]+Z with the chain: stolen$" server.err \
   && [ "$(jget .warning)" = null ] \
   && ok "POST revoke with chain: $TV revoked for the reason given, logged, no warning" || fail "POST revoke chain: $status $(cat resp.json)"
 api POST "/v1/admin/terminals/$TU/revoke" '{"chain":1}'

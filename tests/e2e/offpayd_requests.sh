@@ -435,7 +435,7 @@ api_once "mk-2" POST /v1/admin/merchants '{"name":"Kiosk K2","currency":"EUR"}'
 [ "$status" = 200 ] && [ "$(jget .merchant)" = "$mk2" ] && [ "$(jget .account)" = "$mka" ] \
   && [ "$(jget .replayed)" = true ] && ok "mk-2 again: merchant $mk2 replayed" \
   || fail "mk-2 again: $status $(cat resp.json)"
-grep -q "POST /v1/admin/merchants from .* Idempotency-Key \"mk-2\": new merchant $mk2 \"Kiosk K2\" (EUR), account $mka (replayed: nothing changed now)$" server.err \
+grep -q "POST /v1/admin/merchants by operator token from .* Idempotency-Key \"mk-2\": new merchant $mk2 \"Kiosk K2\" (EUR), account $mka (replayed: nothing changed now)$" server.err \
   && ok "the replay on the log, key named" || fail "log: $(grep mk-2 server.err)"
 api_once "mk-2" POST /v1/admin/merchants '{"name":"Kiosk K3","currency":"EUR"}'
 expect_http 422 IDEMPOTENCY_KEY_REUSED "mk-2 for another name"
@@ -476,7 +476,7 @@ api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_ke
 [ "$status" = 200 ] && [ "$(jget .terminal_id)" = "$kt" ] && [ "$(jget .credential)" = "$kc" ] \
   && [ "$(jget .replayed)" = true ] && ok "till-1 again: terminal $kt, the same credential bytes, replayed" \
   || fail "till-1 again: $status $(cat resp.json)"
-grep -q "POST /v1/admin/terminals from .* Idempotency-Key \"till-1\": new terminal $kt of merchant $mk2, key ${TK1:0:16}\.\.\., expires [0-9T:-]*Z (replayed: nothing changed now)$" server.err \
+grep -q "POST /v1/admin/terminals by operator token from .* Idempotency-Key \"till-1\": new terminal $kt of merchant $mk2, key ${TK1:0:16}\.\.\., expires [0-9T:-]*Z (replayed: nothing changed now)$" server.err \
   && ok "the terminal's replay on the log" || fail "log: $(grep till-1 server.err)"
 api_once "till-1" POST /v1/admin/terminals "{\"merchant\":\"$mk2\",\"terminal_key\":\"$TK1\",\"expires\":$(jq -r .expires resp.json)}"
 [ "$status" = 200 ] && [ "$(jget .replayed)" = true ] && ok "till-1 with its own expires sent: replayed" \
@@ -932,7 +932,7 @@ api GET "/v1/admin/merchants?after=$((CM - 1))&limit=1"
   && ok "the merchants list: closed at $closed, no terminal active" || fail "list after the closing: $(cat resp.json)"
 api GET "/v1/admin/merchants?limit=1"
 [ "$(jq -c '.merchants[0].closed_at' resp.json)" = null ] && ok "an open merchant: closed_at null" || fail "open merchant: $(cat resp.json)"
-grep -q "POST /v1/admin/merchants/$CM/close from 127\.0\.0\.1: merchant $CM closed at $(iso "$closed"): 1 terminal(s) revoked" server.err \
+grep -q "POST /v1/admin/merchants/$CM/close by operator token from 127\.0\.0\.1: merchant $CM closed at $(iso "$closed"): 1 terminal(s) revoked" server.err \
   && ok "the closing on offpayd's log" || fail "close log: $(grep close server.err | tail -2)"
 api POST "/v1/admin/merchants/$CM/close"
 [ "$status" = 200 ] && [ "$(jq -c '[.closed_at, .terminals_revoked, .replayed]' resp.json)" = "[$closed,0,true]" ] \

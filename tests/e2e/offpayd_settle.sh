@@ -610,16 +610,16 @@ expect_http 200 - "a withdrawal through a proxy"
 wt=$(jget .transfer)
 api POST "/v1/admin/accounts/$W3/deposit" '{"amount":"1.00","ref":"back"}'; dt=$(jget .transfer)
 log_line() { grep -cE "^offpayd: [0-9T:-]+Z $1\$" server.err || true; }
-[ "$(log_line "POST /v1/admin/accounts/$G/deposit from 127\.0\.0\.1: deposit 500\.00 EUR into guarantee account $G \(ref \"guarantee\"\): transfer [0-9]+")" = 1 ] \
-  && [ "$(log_line "POST /v1/admin/accounts/$W3/deposit from 127\.0\.0\.1: deposit 1\.00 EUR into wallet account $W3 \(ref \"back\"\): transfer $dt")" = 1 ] \
+[ "$(log_line "POST /v1/admin/accounts/$G/deposit by operator token from 127\.0\.0\.1: deposit 500\.00 EUR into guarantee account $G \(ref \"guarantee\"\): transfer [0-9]+")" = 1 ] \
+  && [ "$(log_line "POST /v1/admin/accounts/$W3/deposit by operator token from 127\.0\.0\.1: deposit 1\.00 EUR into wallet account $W3 \(ref \"back\"\): transfer $dt")" = 1 ] \
   && ok "a deposit's log line: route, address, amount, account, transfer" || fail "deposit log: $(grep deposit server.err | tail -3)"
-[ "$(log_line "POST /v1/admin/accounts/$W3/withdraw from 127\.0\.0\.1 \(X-Forwarded-For, the proxy's claim: 203\.0\.113\.9\) Idempotency-Key \"wd-1\": withdrawal 1\.00 EUR from wallet account $W3 \(ref \"paid \?out\? \? back\"\): transfer $wt")" = 1 ] \
+[ "$(log_line "POST /v1/admin/accounts/$W3/withdraw by operator token from 127\.0\.0\.1 \(X-Forwarded-For, the proxy's claim: 203\.0\.113\.9\) Idempotency-Key \"wd-1\": withdrawal 1\.00 EUR from wallet account $W3 \(ref \"paid \?out\? \? back\"\): transfer $wt")" = 1 ] \
   && ok "a withdrawal's log line: the proxy's claim, the key, the reference made harmless" \
   || fail "withdrawal log: $(grep withdraw server.err | tail -3)"
-[ "$(log_line "POST /v1/admin/credentials from 127\.0\.0\.1: credential issued from account $W, limit 100\.00 EUR, wallet key [0-9a-f]{16}\.\.\., expires [0-9T:-]+Z: serial $S1")" = 1 ] \
+[ "$(log_line "POST /v1/admin/credentials by operator token from 127\.0\.0\.1: credential issued from account $W, limit 100\.00 EUR, wallet key [0-9a-f]{16}\.\.\., expires [0-9T:-]+Z: serial $S1")" = 1 ] \
   && ok "a credential's issue logged with its serial" || fail "issue log: $(grep 'credential issued' server.err | head -3)"
-[ "$(log_line "POST /v1/admin/presentments/$PR1/refund from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR of presentment $PR1 from merchant account $MA to wallet account $W \(ref \"returned goods\"\): transfer [0-9]+")" = 1 ] \
-  && [ "$(log_line "POST /v1/admin/presentments/$PR1/refund from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR .* \(replayed: nothing changed now\)")" = 1 ] \
+[ "$(log_line "POST /v1/admin/presentments/$PR1/refund by operator token from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR of presentment $PR1 from merchant account $MA to wallet account $W \(ref \"returned goods\"\): transfer [0-9]+")" = 1 ] \
+  && [ "$(log_line "POST /v1/admin/presentments/$PR1/refund by operator token from 127\.0\.0\.1 Idempotency-Key \"r-1\": refund 4\.00 EUR .* \(replayed: nothing changed now\)")" = 1 ] \
   && ok "a refund logged once, each replay said replayed" || fail "refund log: $(grep refund server.err | head -5)"
 ! grep -qF "$TOKEN" server.err && ok "the token is on no line" || fail "the token is on the log"
 # bad requests, nothing moved
@@ -821,6 +821,12 @@ OFFPAY_NOW=$day45 start_server --release-every 1   # the job runs every second
 sleep 2.5
 grep -q "released [1-9]" server.err && ok "offpayd's release job ran" || fail "no release job: $(cat server.err)"
 balances "W6=$W6:4500 esc=esc/$S6:0 A=$MA:6424" "what remained went back to the wallet account"
+# who booked it: the release job; the account's deposit, the bearer of
+# --token-file's token (settlement.md §1, "Who booked it")
+api GET "/v1/admin/accounts/$W6/transfers"
+[ "$(jq -c '[.transfers[] | select(.kind == "release" or .kind == "deposit") | [.kind, .by]]' resp.json)" = '[["deposit","operator token"],["release","offpayd release job"]]' ] \
+  && ok "who booked: the deposit by the operator token, the release by offpayd's job" \
+  || fail "by: $(jq -c '[.transfers[] | [.kind, .by]]' resp.json)"
 api POST /v1/admin/release '{}'
 [ "$status" = 200 ] && [ "$(jget .released)" = 0 ] \
   && ok "released once: the endpoint finds nothing left" || fail "released again: $(cat resp.json)"
@@ -1015,11 +1021,11 @@ done
 run_cli 0 "released 0 escrow" -- \
   "$OFFPAY" admin release --db "$LEDGER" --now --vouch
 run_cli 0 "account $W6: wallet, balance 38.00 EUR" -- "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
-run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  refund   \+10.00 from merchant account $MB  presentment $PR5  case [0-9]+  serial $S3\$" -- \
+run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  refund   \+10.00 from merchant account $MB  presentment $PR5  case [0-9]+  serial $S3  by operator token\$" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$G"
 run_cli 0 "^account $E3: escrow of credential $S3, balance 0.00 EUR" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$E3"
-run_cli 0 "\"kind\":\"fund\",[^}]*\"serial\":\"$S3\"}.*\"serial\":\"$S3\",\"next_after\"" -- \
+run_cli 0 "\"kind\":\"fund\",[^}]*\"serial\":\"$S3\",\"by\":\"operator token\"}.*\"serial\":\"$S3\",\"next_after\"" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$E3" --json
 run_cli 0 "transfer [0-9]+  [0-9T:-]+Z  late     -7.00 to escrow account [0-9]+  presentment [0-9]+" -- \
   "$OFFPAY" admin transfers --db "$LEDGER" --account "$W6"
@@ -1229,6 +1235,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN lists_at" >/dev/null
   ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v10 "DROP TABLE terminal_labels" >/dev/null
+  ledger_sql v10 "DROP TABLE booked_by" >/dev/null
   ledger_sql v10 "DROP TABLE refusals" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
@@ -1339,6 +1346,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN lists_at" >/dev/null
   ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v12 "DROP TABLE terminal_labels" >/dev/null
+  ledger_sql v12 "DROP TABLE booked_by" >/dev/null
   ledger_sql v12 "DROP TABLE refusals" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
@@ -1456,8 +1464,8 @@ c=$(printf '%d.%02d' $((closed / 100)) $((closed % 100)))
 grep -qx "0 payment(s): paid 0.00 EUR, of which the guarantee covered 0.00 EUR; refunded 0.00 EUR to date" <<<"$text" \
   && grep -qx "opening balance $c EUR before [0-9T:-]*Z" <<<"$text" \
   && grep -qx "movements: settled 0.00 EUR  refunds -1.00 EUR  deposits +3.00 EUR  withdrawals -2.00 EUR  other 0.00 EUR" <<<"$text" \
-  && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  serial $S9  \"january\"" <<<"$text" \
-  && grep -qx "movement [0-9]*  [0-9T:-]*Z  withdraw -2.00 to world account [0-9]*  \"paid out\"" <<<"$text" \
+  && grep -qx "movement [0-9]*  [0-9T:-]*Z  refund   -1.00 to wallet account [0-9]*  presentment $P9  serial $S9  \"january\"  by operator token" <<<"$text" \
+  && grep -qx "movement [0-9]*  [0-9T:-]*Z  withdraw -2.00 to world account [0-9]*  \"paid out\"  by operator token" <<<"$text" \
   && grep -qx "closing balance $c EUR after [0-9T:-]*Z (NOT FINAL)" <<<"$text" \
   && grep -qx "NOT FINAL: what is dated up to [0-9T:-]*Z may still be booked until 60 s after it: this statement is final from [0-9T:-]*Z on; read it again then (--json: \"final\": false)" <<<"$text" \
   && grep -qx "3 movement(s) besides payments" <<<"$text" \

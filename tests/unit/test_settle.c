@@ -95,6 +95,29 @@ static int pg_value(const char *url, const char *sql, char *buf, size_t cap)
     return ok;
 }
 
+/* The first value of sql's first row on the ledger at path (SQLite or
+ * PostgreSQL), as text ("NULL" for a null, "" when there is no row). */
+static int sql_value(const char *path, const char *sql, char *buf, size_t cap)
+{
+    sqlite3      *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int           ok;
+
+    if (pg_prefix() != NULL)
+        return pg_value(path, sql, buf, cap);
+    buf[0] = '\0';
+    ok = sqlite3_open(path, &db) == SQLITE_OK &&
+         sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK;
+    if (ok && sqlite3_step(st) == SQLITE_ROW)
+        snprintf(buf, cap, "%s",
+                 sqlite3_column_type(st, 0) == SQLITE_NULL
+                     ? "NULL"
+                     : (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return ok;
+}
+
 /* 1: the next fresh_ledger on PostgreSQL is a ledger sharded over two new
  * databases ("shards:FILE"; shard_url[k] names shard k's database). */
 static int  want_shards;
@@ -6394,6 +6417,66 @@ static void test_withdrawal_takes_at_most_the_balance(void)
     drop_world(&w);
 }
 
+/* Who booked each transfer is kept with it, in its transaction
+ * (settlement.md §1, "Who booked it"): the name the handle was given, for
+ * every transfer booked under it, none for a transfer booked without
+ * one, and a malformed name is refused with the one in use unchanged. */
+static void test_who_booked_each_transfer(void)
+{
+    world                    w;
+    offpay_account_transfer *v = NULL;
+    size_t                   n = 0;
+    uint8_t                  code[OFFPAY_PAYMENT_BOUND_BYTES];
+    size_t                   len;
+    offpay_settle_result     r;
+    char                     long_name[OFFPAY_ACTOR_MAX + 2], got[32];
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(5), "cash in",
+                                     T0, NULL));
+    /* refused, nothing booked: nor any name kept */
+    CHECK_ERR(
+        offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(500), "out", T0, NULL),
+        OFFPAY_EFUNDS);
+    CHECK_ERR(offpay_ledger_set_actor(w.l, "two\nlines"), OFFPAY_EINVAL);
+    memset(long_name, 'a', sizeof long_name - 1);
+    long_name[sizeof long_name - 1] = '\0';
+    CHECK_ERR(offpay_ledger_set_actor(w.l, long_name), OFFPAY_EINVAL);
+    long_name[OFFPAY_ACTOR_MAX] = '\0'; /* 64 bytes: taken */
+    CHECK_ERR(offpay_ledger_set_actor(w.l, long_name), OFFPAY_OK);
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, "night shift \xc3\xa9"));
+    REQUIRE_OK(offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(2), "paid out",
+                                      T0 + 1, NULL));
+    /* a payment's upload books without a name */
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
+    len = make_code(&w, 1, CENTS(10), T0 + 10, 0, code);
+    r = settle(&w, 0, code, len, CENTS(10), T0 + 20, T0 + 3600);
+    REQUIRE(r.outcome == OFFPAY_SETTLE_SETTLED);
+
+    REQUIRE_OK(
+        offpay_ledger_transfers(w.l, w.wallet_acct, 0, 100, &v, &n, NULL));
+    /* the world's top-up and the credential's funding, booked without a
+     * name; then the deposit and the withdrawal */
+    REQUIRE(n == 4);
+    CHECK(v[0].by[0] == '\0' && v[1].by[0] == '\0');
+    CHECK(strcmp(v[2].kind, "deposit") == 0 && strcmp(v[2].by, "desk-1") == 0);
+    CHECK(strcmp(v[3].kind, "withdraw") == 0 &&
+          strcmp(v[3].by, "night shift \xc3\xa9") == 0);
+    free(v);
+    REQUIRE_OK(
+        offpay_ledger_transfers(w.l, w.merchant_acct[0], 0, 100, &v, &n, NULL));
+    REQUIRE(n == 1);
+    CHECK(strcmp(v[0].kind, "settle") == 0 && v[0].by[0] == '\0');
+    free(v);
+    /* one row each for the two booked under a name, none for the refused */
+    REQUIRE(
+        sql_value(w.path, "SELECT COUNT(*) FROM booked_by", got, sizeof got));
+    CHECK(strcmp(got, "2") == 0);
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+}
+
 /* The release job (and every run of offpay_ledger_release_due) pays the
  * claims on the guarantee of every currency, not only the first one's:
  * a EUR and a JPY guarantee, both empty, owe merchants for overspends;
@@ -6721,6 +6804,7 @@ static const offpay_test TESTS[] = {
      test_marks_change_no_balance_and_the_audit_checks_them},
     {"balance_sheet_at_past_dates", test_balance_sheet_at_past_dates},
     {"ledger_clock_does_not_go_back", test_ledger_clock_does_not_go_back},
+    {"who_booked_each_transfer", test_who_booked_each_transfer},
     {"digest_proves_the_transfers_kept", test_digest_proves_the_transfers_kept},
     {"wallet_balance_read_from_its_mark",
      test_wallet_balance_read_from_its_mark},

@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# offpayd_operators.sh — operators by name (docs/operations.md §1,
+# "Operators by name"; settlement.md §1, "Who booked it"): offpayd's
+# --operators-file gives each operator a token of their own, and every
+# transfer an operator books keeps the name of the token offpayd matched,
+# as `offpay admin --by` (or the login name) does on the ledger directly.
+#
+# step                                              what is seen
+# offpayd with --token-file and --operators-file    both kinds of token work
+#   (desk-1, night-shift)
+# a deposit by each, a withdrawal by night-shift    each transfer names who
+# offpay admin deposit --db, with --by and without  "cash office", the login
+# SIGHUP: night-shift removed, desk-1's token       the log names each change;
+#   changed, finance added                          the old tokens refused
+# SIGHUP with a name twice                          refused whole, line named;
+#                                                   the operators unchanged
+# start-up with a bad file, or with neither option  exit 3 / 2, and why
+# offpayd with --operators-file only                --token-file's token refused
+# `offpay admin audit` passes at the end.
+source "$(dirname "$0")/offpayd_lib.sh"
+
+D1=desk-1-token-0123456789abcdef
+N1=night-shift-token-0123456789
+cat > ops <<EOF
+# offpayd's operators: NAME TOKEN
+desk-1       $D1
+
+night-shift	$N1
+EOF
+start_server --operators-file ops
+grep -q "operators from ops: desk-1, night-shift$" server.err \
+  && ok "offpayd names the operators it read" || fail "start-up: $(cat server.err)"
+
+# as_op TOKEN METHOD PATH [BODY]: api with that operator's token
+as_op() {
+  local tok=$1 data=(); shift
+  if [ $# -ge 3 ]; then data=(--data-binary "$3"); fi
+  status=$(curl -s -o resp.json -w '%{http_code}' -X "$1" \
+      -H "Authorization: Bearer $tok" "${data[@]}" "$URL$2")
+}
+
+W=$(new_account payer-1 10.00)   # by the bearer of --token-file's token
+as_op "$D1" POST "/v1/admin/accounts/$W/deposit" '{"amount":"2.50","ref":"cash in"}'
+[ "$status" = 200 ] && ok "desk-1's token deposits" || fail "desk-1: $status $(cat resp.json)"
+as_op "$N1" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"1.00","ref":"paid out"}'
+[ "$status" = 200 ] && ok "night-shift's token withdraws" || fail "night-shift: $status $(cat resp.json)"
+as_op "$N1" POST "/v1/admin/accounts/$W/withdraw" '{"amount":"500.00"}'
+expect_http 409 EFUNDS "night-shift's withdrawal beyond the balance"
+
+api GET "/v1/admin/accounts/$W/transfers"
+[ "$(jq -c '[.transfers[] | [.kind, .by]]' resp.json)" = '[["deposit","operator token"],["deposit","desk-1"],["withdraw","night-shift"]]' ] \
+  && ok "each transfer names who booked it (the refused one booked nothing)" \
+  || fail "by: $(cat resp.json)"
+grep -qE "POST /v1/admin/accounts/$W/deposit by desk-1 from 127\.0\.0\.1: deposit 2\.50 EUR into wallet account $W \(ref \"cash in\"\): transfer [0-9]+$" server.err \
+  && grep -qE "POST /v1/admin/accounts/$W/withdraw by night-shift from 127\.0\.0\.1: withdrawal 1\.00 EUR" server.err \
+  && ok "offpayd's log names them too" || fail "log: $(grep /v1/admin/accounts server.err)"
+
+# on the ledger directly: --by, else the login name
+run_cli 0 "deposit 0.25 EUR" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" --amount 0.25 --by "cash office"
+run_cli 0 "withdrawal 0.05 EUR" -- "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W" --amount 0.05
+run_cli 2 "admin deposit: --by is 1 to 64 bytes" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" \
+    --amount 0.25 --by "$(printf 'two\nlines')"
+me=$(id -un)
+"$OFFPAY" admin transfers --db "$LEDGER" --account "$W" > tr.txt
+grep -qE "^transfer [0-9]+ .* deposit +\+0\.25 from world account [0-9]+  by cash office$" tr.txt \
+  && grep -qE "^transfer [0-9]+ .* withdraw +-0\.05 to world account [0-9]+  by $me$" tr.txt \
+  && grep -qE "^transfer [0-9]+ .* deposit +\+2\.50 from world account [0-9]+  \"cash in\"  by desk-1$" tr.txt \
+  && ok "admin transfers: by cash office, by $me, by desk-1" || fail "admin transfers: $(cat tr.txt)"
+"$OFFPAY" admin transfers --db "$LEDGER" --account "$W" --json \
+  | jq -e '[.transfers[].by] == ["operator token","desk-1","night-shift","cash office","'"$me"'"]' >/dev/null \
+  && ok "admin transfers --json: the same names" || fail "admin transfers --json"
+
+# SIGHUP: night-shift leaves, desk-1's token changes, finance joins
+D2=desk-1-new-token-0123456789ab
+F1=finance-token-0123456789abcdef
+printf 'desk-1 %s\nfinance %s\n' "$D2" "$F1" > ops
+kill -HUP "$server_pid"
+for _ in $(seq 1 100); do grep -q "SIGHUP: operators" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: operators read again from ops: added: finance; removed (refused from now on): night-shift; new token (the one before refused from now on): desk-1$" server.err \
+  && ok "SIGHUP: the log says who was added, removed, and whose token changed" \
+  || fail "SIGHUP: $(grep SIGHUP server.err)"
+as_op "$N1" GET "/v1/admin/accounts/$W"
+expect_http 401 UNAUTHORIZED "night-shift's token, removed"
+as_op "$D1" GET "/v1/admin/accounts/$W"
+expect_http 401 UNAUTHORIZED "desk-1's token before"
+as_op "$D2" POST "/v1/admin/accounts/$W/deposit" '{"amount":"0.10"}'
+[ "$status" = 200 ] && ok "desk-1's new token" || fail "desk-1's new token: $status"
+as_op "$F1" GET "/v1/admin/accounts/$W"
+[ "$status" = 200 ] && ok "finance's token" || fail "finance: $status"
+api GET "/v1/admin/accounts/$W"
+[ "$status" = 200 ] && ok "--token-file's token still" || fail "the token file's token: $status"
+
+# the same file again: said to be unchanged; then a file with a name twice
+kill -HUP "$server_pid"
+for _ in $(seq 1 100); do grep -q "SIGHUP: operators unchanged" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: operators unchanged: ops names the same operators with the same tokens" server.err \
+  && ok "SIGHUP: the same file, said unchanged" || fail "unchanged: $(grep SIGHUP server.err)"
+printf 'finance %s\n# a comment\nfinance %s\n' "$F1" "$D1" > ops
+kill -HUP "$server_pid"
+for _ in $(seq 1 100); do grep -q "named on line" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: --operators-file ops: line 3: finance is named on line 1 too: the operators are unchanged$" server.err \
+  && ok "SIGHUP: a name twice refused whole, its line named" || fail "bad SIGHUP: $(grep SIGHUP server.err)"
+as_op "$D2" GET "/v1/admin/accounts/$W"
+[ "$status" = 200 ] && ok "desk-1's token still works" || fail "after a bad file: $status"
+as_op "$D1" GET "/v1/admin/accounts/$W"
+expect_http 401 UNAUTHORIZED "the bad file's token for finance not taken"
+stop_server
+
+# start-up: a file that is not right stops offpayd, saying why
+# start_refused WANT-EXIT PATTERN [offpayd options]: offpayd exits with
+# WANT-EXIT before listening, its standard error matching PATTERN
+start_refused() {
+  local want=$1 pattern=$2 st; shift 2
+  set +e
+  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+      --root iss/root.pub "$@" >refused.out 2>refused.err
+  st=$?
+  set -e
+  if [ "$st" = "$want" ] && grep -qE -- "$pattern" refused.err; then ok "exit $want: $pattern"
+  else fail "want $want /$pattern/, got $st: $(cat refused.err)"; fi
+}
+printf 'desk-1 short\n' > bad; start_refused 3 "--operators-file bad: line 1: desk-1's token has fewer than 16 bytes" --operators-file bad
+printf '\n\nd\xc3\xa9sk %s\n' "$D1" > bad; start_refused 3 "--operators-file bad: line 3: a line is NAME TOKEN, NAME 1 to 32 of the characters" --operators-file bad
+printf 'a %s\nb %s\n' "$D1" "$D1" > bad; start_refused 3 "line 2: b's token is a's too \(line 1\)" --operators-file bad
+printf 'a %s extra\n' "$D1" > bad; start_refused 3 "line 1: a's token is one word of printable ASCII, and nothing follows it" --operators-file bad
+printf '# nobody\n' > bad; start_refused 3 "--operators-file bad: holds no operator" --operators-file bad
+start_refused 3 "--operators-file missing: cannot be read: No such file or directory" --operators-file missing
+start_refused 2 "--token-file or --operators-file \(or both\) are required"
+
+# --operators-file alone: --token-file's token is no operator's
+printf 'desk-1 %s\n' "$D2" > ops
+start_server_ops_only() {
+  rm -f server.out
+  "$OFFPAYD" --db "$LEDGER" --listen 127.0.0.1:0 --issuer iss --passphrase-file ip \
+      --root iss/root.pub --operators-file ops --threads 2 >server.out 2>>server.err &
+  server_pid=$!; all_pids+=("$server_pid")
+  for _ in $(seq 1 1200); do
+    grep -q "listening on" server.out 2>/dev/null && break
+    kill -0 "$server_pid" 2>/dev/null || break; sleep 0.05
+  done
+  URL=http://$(sed -n 's/^offpayd listening on //p' server.out)
+}
+start_server_ops_only
+api GET "/v1/admin/accounts/$W"
+expect_http 401 UNAUTHORIZED "without --token-file, its token is refused"
+as_op "$D2" GET "/v1/admin/accounts/$W"
+[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 1180 ] \
+  && ok "desk-1 reads the balance: 10.00 + 2.50 - 1.00 + 0.25 - 0.05 + 0.10" \
+  || fail "balance: $status $(cat resp.json)"
+stop_server
+start_server
+audits "operators by name"
+stop_server
+finish
