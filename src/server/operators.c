@@ -35,14 +35,13 @@ static int refuse(char *why, size_t n, const char *fmt, ...)
     return -1;
 }
 
-/* The file's lines parsed from text (NUL-terminated, len bytes) into
- * out[0..*n). */
-static int parse(char *text, size_t len, srv_operator *out, size_t *n,
-                 unsigned lines[SRV_OPERATORS_MAX], char *why, size_t wn)
+int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
+                        char *why, size_t wn)
 {
-    unsigned line = 0;
+    unsigned line = 0, lines[SRV_OPERATORS_MAX];
     char    *p = text;
 
+    *n = 0;
     if (strlen(text) != len)
         return refuse(why, wn,
                       "holds a NUL byte: it is a text file of "
@@ -118,6 +117,19 @@ static int parse(char *text, size_t len, srv_operator *out, size_t *n,
     return 0;
 }
 
+/* srv_operators_parse, and on a refusal nothing parsed kept. */
+static int parse(char *text, size_t len, srv_operator *out, size_t *n,
+                 char *why, size_t wn)
+{
+    int rc = srv_operators_parse(text, len, out, n, why, wn);
+
+    if (rc != 0) {
+        sodium_memzero(out, SRV_OPERATORS_MAX * sizeof *out);
+        *n = 0;
+    }
+    return rc;
+}
+
 int srv_operators_read(const char *path, srv_operator *out, size_t *n,
                        char *why, size_t wn)
 {
@@ -125,7 +137,6 @@ int srv_operators_read(const char *path, srv_operator *out, size_t *n,
     struct stat sb;
     char       *text = NULL;
     size_t      len = 0;
-    unsigned    lines[SRV_OPERATORS_MAX];
     int         rc = -1, e;
 
     *n = 0;
@@ -157,13 +168,9 @@ int srv_operators_read(const char *path, srv_operator *out, size_t *n,
         goto out;
     }
     text[len] = '\0';
-    rc = parse(text, len, out, n, lines, why, wn);
+    rc = parse(text, len, out, n, why, wn);
 out:
     fclose(f);
     sodium_free(text); /* wiped; NULL is a no-op */
-    if (rc != 0) {
-        sodium_memzero(out, SRV_OPERATORS_MAX * sizeof *out);
-        *n = 0;
-    }
     return rc;
 }

@@ -697,6 +697,11 @@ size_t srv_operators_copy(srv_ctx *srv, srv_operator *out);
  * its line first when a line is, and *n 0 (operators.c). */
 int srv_operators_read(const char *path, srv_operator *out, size_t *n,
                        char *why, size_t wn);
+/* The same from the file's text (len bytes, text[len] NUL; its lines are
+ * cut in place, and a NUL byte within is refused): 0, or -1 with why. On
+ * -1, out may hold part of what was parsed (srv_operators_read wipes it). */
+int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
+                        char *why, size_t wn);
 /* The token /metrics asks for from now on (at start-up and on SIGHUP). */
 void srv_set_metrics_token(srv_ctx *srv, const char *token);
 /* 1 when /metrics asks for a token and it is the operator's. */

@@ -827,6 +827,12 @@ api GET "/v1/admin/accounts/$W6/transfers"
 [ "$(jq -c '[.transfers[] | select(.kind == "release" or .kind == "deposit") | [.kind, .by]]' resp.json)" = '[["deposit","operator token"],["release","offpayd release job"]]' ] \
   && ok "who booked: the deposit by the operator token, the release by offpayd's job" \
   || fail "by: $(jq -c '[.transfers[] | [.kind, .by]]' resp.json)"
+# and the payments terminals uploaded through the same ledger handles
+# after operators' requests: by no one (their presentment says whose)
+api GET "/v1/admin/accounts/$MA/transfers?limit=1000"
+[ "$(jq -c '[.transfers[] | select(.kind == "settle") | .by] | unique' resp.json)" = '[null]' ] \
+  && ok "who booked: no one for the settled payments" \
+  || fail "settle by: $(jq -c '[.transfers[] | [.kind, .by]]' resp.json)"
 api POST /v1/admin/release '{}'
 [ "$status" = 200 ] && [ "$(jget .released)" = 0 ] \
   && ok "released once: the endpoint finds nothing left" || fail "released again: $(cat resp.json)"
