@@ -468,7 +468,10 @@ static const char help[] =
     "                   withdraw, refund, release: who books, kept with\n"
     "                   each transfer ('admin transfers' shows it); 1 to\n"
     "                   64 bytes; default: the login name running the\n"
-    "                   command\n"
+    "                   command (through sudo, the user who ran sudo);\n"
+    "                   case --server: the name of the operator whose\n"
+    "                   token it is (offpayd refuses another for a\n"
+    "                   named operator's token)\n"
     "  --after ID       cases, transfers, merchants, accounts, statement:\n"
     "                   with an id above ID (paging)\n"
     "  --limit N        cases, transfers, merchants, accounts: at most N\n"
@@ -4492,12 +4495,19 @@ static int cases(offpay_ledger *l, const admin_args *a)
     return status;
 }
 
-/* Who runs this command, for a case's step or a booking without --by: the
- * login name of its effective user ("uid N" when it has none). */
+/* Who runs this command, for a case's step or a booking without --by:
+ * run through sudo, the login name sudo names (SUDO_USER: the user who
+ * ran sudo, not the account it runs as), else the login name of its
+ * effective user ("uid N" when it has none). */
 static const char *login_name(char buf[OFFPAY_CASE_AUTHOR_MAX + 1])
 {
     struct passwd *pw = getpwuid(geteuid());
+    const char    *su = getenv("SUDO_USER");
 
+    if (su != NULL && offpay__case_author_ok(su)) {
+        snprintf(buf, OFFPAY_CASE_AUTHOR_MAX + 1, "%s", su);
+        return buf;
+    }
     if (pw != NULL && offpay__case_author_ok(pw->pw_name))
         snprintf(buf, OFFPAY_CASE_AUTHOR_MAX + 1, "%s", pw->pw_name);
     else
@@ -4925,7 +4935,7 @@ static int case_remote(const admin_args *a, uint64_t id, offpay_case_action act,
 {
     static const char *const route[] = {NULL, "notes", "close", "reopen"};
     static const char *const field[] = {NULL, "text", "resolution", "reason"};
-    char                     path[96], who[OFFPAY_CASE_AUTHOR_MAX + 1];
+    char                     path[96];
     reply                    r = {NULL, 0, 4u * 1024u * 1024u, 0};
     long                     code = 0;
     json_t                  *doc = NULL;
@@ -4941,8 +4951,12 @@ static int case_remote(const admin_args *a, uint64_t id, offpay_case_action act,
     if (r.b == NULL)
         return cli_fail("admin case", OFFPAY_ENOMEM);
     if (act != 0) {
-        json_t *req = json_pack("{s:s, s:s}", field[act], text, "by",
-                                by != NULL ? by : login_name(who));
+        /* without --by, offpayd takes the step as the operator whose
+         * token it is ("operator token" for --token-file's) */
+        json_t *req = json_pack("{s:s}", field[act], text);
+
+        if (req != NULL && by != NULL)
+            json_object_set_new(req, "by", json_string(by));
         /* one-line text without control characters: at most twice as long
          * escaped (quotes, backslashes) */
         size_t len = req != NULL

@@ -191,6 +191,18 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         srv_fail(out, (srv_err)e, hint);
         return;
     }
+    /* an operator by name takes steps as that name: "by" is for the
+     * bearers of --token-file's one token to say who they are */
+    if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) != 0 &&
+        strcmp(v[1].s, r->operator_name) != 0) {
+        snprintf(hint, sizeof hint,
+                 "by: this is operator %s's token, whose steps are %s's: "
+                 "leave by out",
+                 r->operator_name, r->operator_name);
+        json_decref(doc);
+        srv_fail(out, SRV_E_BAD_FIELD, hint);
+        return;
+    }
     rc = offpay_ledger_case_act(r->l, id, action, v[0].s,
                                 v[1].present ? v[1].s : r->operator_name,
                                 r->now, &step, &replayed);

@@ -422,10 +422,24 @@ static int operator_of(srv_ctx *srv, const uint8_t got[32], char *name,
     return found;
 }
 
-int srv_metrics_token_is_operators(srv_ctx *srv)
+int srv_token_is_operators(srv_ctx *srv, const uint8_t hash[32], char *name)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&token_mu);
+    for (size_t i = 0; i < srv->cfg.n_operators; i++)
+        if (sodium_memcmp(hash, srv->cfg.operators[i].hash, 32) == 0) {
+            snprintf(name, SRV_OPERATOR_NAME_MAX + 1, "%s",
+                     srv->cfg.operators[i].name);
+            found = 1;
+        }
+    pthread_mutex_unlock(&token_mu);
+    return found;
+}
+
+int srv_metrics_token_is_operators(srv_ctx *srv, char *name)
 {
     uint8_t m[32];
-    char    name[SRV_OPERATOR_NAME_MAX + 1];
     int     same;
 
     if (!__atomic_load_n(&srv->cfg.metrics_auth, __ATOMIC_SEQ_CST))
@@ -433,7 +447,7 @@ int srv_metrics_token_is_operators(srv_ctx *srv)
     pthread_mutex_lock(&token_mu);
     memcpy(m, srv->cfg.metrics_hash, sizeof m);
     pthread_mutex_unlock(&token_mu);
-    same = operator_of(srv, m, name, sizeof name);
+    same = operator_of(srv, m, name, SRV_OPERATOR_NAME_MAX + 1);
     sodium_memzero(m, sizeof m);
     return same;
 }

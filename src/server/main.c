@@ -429,12 +429,22 @@ static void reload_token(srv_ctx *srv, const char *opt, const char *path,
 {
     char   *token = read_secret(opt, path, 16);
     uint8_t hash[32];
+    char    name[SRV_OPERATOR_NAME_MAX + 1];
 
     if (token == NULL) {
         srv_log("SIGHUP: the %s token is unchanged (above)", what);
         return;
     }
     token_hash(token, hash);
+    if (set == srv_set_token && srv_token_is_operators(srv, hash, name)) {
+        sodium_free(token); /* wiped */
+        sodium_memzero(hash, sizeof hash);
+        srv_log("SIGHUP: the operator token is unchanged: %s holds the "
+                "token of operator %s (--operators-file): each operator "
+                "has a token of their own",
+                path, name);
+        return;
+    }
     if (sodium_memcmp(hash, held, sizeof hash) == 0) {
         sodium_free(token); /* wiped */
         sodium_memzero(hash, sizeof hash);
@@ -454,97 +464,142 @@ static void reload_token(srv_ctx *srv, const char *opt, const char *path,
             what, path);
 }
 
+/* --operators-file read into v[0..*n) and checked against the token of
+ * --token-file (held: its hash; NULL without the option): 0, or -1 with
+ * why. A token shared with --token-file's would let an operator taken
+ * out of the file go on as "operator token". */
+static int read_operators(const char *path, const uint8_t *held,
+                          srv_operator *v, size_t *n, char *why, size_t wn)
+{
+    if (srv_operators_read(path, v, n, why, wn) != 0)
+        return -1;
+    if (*n == 0 && held == NULL) {
+        snprintf(why, wn,
+                 "names no operator (lines NAME TOKEN), and no --token-file "
+                 "is given: nobody could use the operator endpoints");
+        return -1;
+    }
+    for (size_t i = 0; held != NULL && i < *n; i++)
+        if (sodium_memcmp(v[i].hash, held, 32) == 0) {
+            snprintf(why, wn,
+                     "line %u: %s's token is --token-file's: each operator "
+                     "has a token of their own",
+                     v[i].line, v[i].name);
+            sodium_memzero(v, SRV_OPERATORS_MAX * sizeof *v);
+            *n = 0;
+            return -1;
+        }
+    return 0;
+}
+
 /* --operators-file at start-up: 1 when read (the operators it names
  * logged), 0 when not (why logged). */
-static int load_operators(srv_ctx *srv, const char *path)
+static int load_operators(srv_ctx *srv, const char *path, const uint8_t *held)
 {
     srv_operator *v = sodium_malloc(SRV_OPERATORS_MAX * sizeof *v);
     char          why[256], names[SRV_OPERATORS_MAX * 34 + 1];
     size_t        n = 0, used = 0;
 
-    if (v == NULL || srv_operators_read(path, v, &n, why, sizeof why) != 0) {
+    if (v == NULL || read_operators(path, held, v, &n, why, sizeof why) != 0) {
         srv_log("--operators-file %s: %s", path,
                 v == NULL ? strerror(ENOMEM) : why);
         sodium_free(v);
         return 0;
     }
     srv_set_operators(srv, v, n);
+    srv_metrics_operators(1, n);
     names[0] = '\0';
     for (size_t i = 0; i < n; i++)
         used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
                                  i > 0 ? ", " : "", v[i].name);
     sodium_free(v); /* wiped */
-    srv_log("operators from %s: %s", path, names);
+    srv_log("operators from %s: %s", path, n > 0 ? names : "none");
+    if (held != NULL)
+        srv_log("--token-file and --operators-file are both given: whoever "
+                "holds --token-file's token books as \"operator token\", "
+                "and an operator taken out of %s who knows that token can "
+                "still use it: change it when one leaves, and restart "
+                "without --token-file once every operator has a token of "
+                "their own (docs/operations.md §1)",
+                path);
     return 1;
 }
 
 /* SIGHUP: --operators-file read again, whole or not at all: a file that
  * cannot be read, or has a line that is not right, leaves the operators
- * in use (the log says which line and why). The log names whom it added
- * and removed, and whose token changed, so the change is on record. */
-static void reload_operators(srv_ctx *srv, const char *path)
+ * in use (the log says which line and why, and
+ * offpayd_operators_reload_refused_total counts it). Each operator added,
+ * removed or given a new token is logged on a line of its own, so the
+ * change is on record. */
+static void reload_operators(srv_ctx *srv, const char *path,
+                             const uint8_t *held)
 {
     srv_operator *v = sodium_malloc(2 * SRV_OPERATORS_MAX * sizeof *v);
     srv_operator *old = v != NULL ? v + SRV_OPERATORS_MAX : NULL;
-    char          why[256], what[3][SRV_OPERATORS_MAX * 34 + 16];
-    size_t        n = 0, n_old, used[3] = {0, 0, 0};
+    char          why[256];
+    size_t        n = 0, n_old, changes = 0;
 
-    if (v == NULL || srv_operators_read(path, v, &n, why, sizeof why) != 0) {
+    if (v == NULL || read_operators(path, held, v, &n, why, sizeof why) != 0) {
         srv_log("SIGHUP: --operators-file %s: %s: the operators are "
-                "unchanged",
+                "unchanged: every one in use before, one taken out of the "
+                "file too, is still let in",
                 path, v == NULL ? strerror(ENOMEM) : why);
+        srv_metrics_operators(0, 0);
         sodium_free(v);
         return;
     }
     n_old = srv_operators_copy(srv, old);
-    for (int k = 0; k < 3; k++)
-        what[k][0] = '\0';
-    /* added (0) or token changed (2): in v; removed (1): in old only */
-    for (size_t i = 0; i < n; i++) {
-        int k = 0;
-
-        for (size_t j = 0; j < n_old; j++)
-            if (strcmp(v[i].name, old[j].name) == 0)
-                k = sodium_memcmp(v[i].hash, old[j].hash, 32) == 0 ? -1 : 2;
-        if (k >= 0)
-            used[k] += (size_t)snprintf(
-                what[k] + used[k], sizeof what[k] - used[k], " %s", v[i].name);
-    }
+    srv_set_operators(srv, v, n);
+    srv_metrics_operators(1, n);
     for (size_t j = 0; j < n_old; j++) {
         int gone = 1;
 
         for (size_t i = 0; i < n; i++)
             gone &= strcmp(v[i].name, old[j].name) != 0;
-        if (gone)
-            used[1] +=
-                (size_t)snprintf(what[1] + used[1], sizeof what[1] - used[1],
-                                 " %s", old[j].name);
+        if (gone) {
+            srv_log("SIGHUP: operator %s removed (%s): their token is "
+                    "refused from now on",
+                    old[j].name, path);
+            changes++;
+        }
     }
-    srv_set_operators(srv, v, n);
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0, same = 0;
+
+        for (size_t j = 0; j < n_old; j++)
+            if (strcmp(v[i].name, old[j].name) == 0) {
+                seen = 1;
+                same = sodium_memcmp(v[i].hash, old[j].hash, 32) == 0;
+            }
+        if (!seen)
+            srv_log("SIGHUP: operator %s added (%s, line %u)", v[i].name, path,
+                    v[i].line);
+        else if (!same)
+            srv_log("SIGHUP: operator %s has a new token (%s, line %u): the "
+                    "one before is refused from now on",
+                    v[i].name, path, v[i].line);
+        changes += !seen || !same;
+    }
     sodium_free(v); /* wiped, old with it */
-    if (used[0] + used[1] + used[2] == 0)
+    if (changes == 0)
         srv_log("SIGHUP: operators unchanged: %s names the same operators "
                 "with the same tokens (under systemd's LoadCredential= it "
                 "is the copy made when the unit started: restart the unit "
                 "to take a new file, docs/operations.md §6)",
                 path);
-    else
-        srv_log("SIGHUP: operators read again from %s: added:%s; removed "
-                "(refused from now on):%s; new token (the one before "
-                "refused from now on):%s",
-                path, used[0] ? what[0] : " none", used[1] ? what[1] : " none",
-                used[2] ? what[2] : " none");
 }
 
 /* The operator's token given to a metrics scraper too: whoever reads the
  * scraper's configuration can move money. Said at start-up and on SIGHUP. */
 static void metrics_token_check(srv_ctx *srv)
 {
-    if (srv_metrics_token_is_operators(srv))
-        srv_log("WARNING: --metrics-token-file holds the "
-                "operator's token: a scraper holding it can do "
-                "everything the operator can; give it a token of "
-                "its own");
+    char name[SRV_OPERATOR_NAME_MAX + 1];
+
+    if (srv_metrics_token_is_operators(srv, name))
+        srv_log("WARNING: --metrics-token-file holds the token of an "
+                "operator (%s): a scraper holding it can do everything "
+                "that operator can; give it a token of its own",
+                name);
 }
 
 static int read_root(const char *path, uint8_t pk[OFFPAY_PK_BYTES])
@@ -1336,7 +1391,9 @@ int main(int argc, char **argv)
         srv_set_token(&srv, token);
         token_hash(token, token_held);
     }
-    if (o.operators_file != NULL && !load_operators(&srv, o.operators_file))
+    if (o.operators_file != NULL &&
+        !load_operators(&srv, o.operators_file,
+                        o.token_file != NULL ? token_held : NULL))
         goto out;
     if (o.metrics_token_file != NULL) {
         char *mt =
@@ -1439,7 +1496,8 @@ int main(int argc, char **argv)
                 reload_token(&srv, "--token-file", o.token_file, "operator",
                              srv_set_token, token_held);
             if (o.operators_file != NULL)
-                reload_operators(&srv, o.operators_file);
+                reload_operators(&srv, o.operators_file,
+                                 o.token_file != NULL ? token_held : NULL);
             if (o.metrics_token_file != NULL)
                 reload_token(&srv, "--metrics-token-file", o.metrics_token_file,
                              "metrics", srv_set_metrics_token, metrics_held);

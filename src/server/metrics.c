@@ -67,6 +67,9 @@ static struct {
     uint32_t        release_ok_at; /* 0: no run succeeded yet */
     uint64_t        release_failures;
     uint64_t        release_held[2]; /* clock ahead, clock behind */
+    /* --operators-file: the operators in use; reloads refused (SIGHUP) */
+    uint32_t        operators;
+    uint64_t        operators_refused;
     uint32_t        revlist_serials; /* in the last full list signed */
     uint32_t        marks_ok_at;     /* 0: no marking run succeeded yet */
     uint64_t        marks_failures, marked;
@@ -217,6 +220,16 @@ void srv_metrics_release_held(int behind)
     pthread_mutex_lock(&m.mu);
     m.release_failures++;
     m.release_held[behind != 0]++;
+    pthread_mutex_unlock(&m.mu);
+}
+
+void srv_metrics_operators(int taken, size_t n)
+{
+    pthread_mutex_lock(&m.mu);
+    if (taken)
+        m.operators = (uint32_t)n;
+    else
+        m.operators_refused++;
     pthread_mutex_unlock(&m.mu);
 }
 
@@ -599,6 +612,18 @@ char *srv_metrics_render(size_t pool_waiting)
         (unsigned long)m.release_ok_at, (unsigned long long)m.release_failures,
         (unsigned long long)m.release_held[0],
         (unsigned long long)m.release_held[1]);
+    add(&b,
+        "# HELP offpayd_operators Operators by name in use (--operators-file; "
+        "docs/operations.md §1).\n"
+        "# TYPE offpayd_operators gauge\n"
+        "offpayd_operators %lu\n"
+        "# HELP offpayd_operators_reload_refused_total Readings of "
+        "--operators-file at SIGHUP that were refused (a line not right, "
+        "the file unreadable): the operators before stay in use, an "
+        "operator taken out of the file too.\n"
+        "# TYPE offpayd_operators_reload_refused_total counter\n"
+        "offpayd_operators_reload_refused_total %llu\n",
+        (unsigned long)m.operators, (unsigned long long)m.operators_refused);
     add(&b,
         "# HELP offpayd_marks_last_success_timestamp_seconds When the "
         "marking job (balances read from marks, docs/settlement.md §10) "

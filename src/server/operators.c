@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "server/server.h"
@@ -38,7 +39,7 @@ static int refuse(char *why, size_t n, const char *fmt, ...)
 int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
                         char *why, size_t wn)
 {
-    unsigned line = 0, lines[SRV_OPERATORS_MAX];
+    unsigned line = 0;
     char    *p = text;
 
     *n = 0;
@@ -80,9 +81,10 @@ int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
             *p++ = '\0';
         if (*p != '\0')
             return refuse(why, wn,
-                          "line %u: %s's token is one word of printable "
-                          "ASCII, and nothing follows it",
-                          line, name);
+                          "line %u: a line is NAME TOKEN and nothing more: "
+                          "a name has no blank in it, and a token is one "
+                          "word of printable ASCII",
+                          line);
         if (tl < SRV_TOKEN_MIN)
             return refuse(why, wn,
                           "line %u: %s's token has fewer than %u bytes "
@@ -95,25 +97,28 @@ int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
         crypto_generichash(out[*n].hash, sizeof out[*n].hash,
                            (const uint8_t *)token, tl, NULL, 0);
         memcpy(out[*n].name, name, nl + 1);
+        out[*n].line = line;
         for (size_t k = 0; k < *n; k++) {
-            if (strcmp(out[k].name, name) == 0)
-                return refuse(why, wn, "line %u: %s is named on line %u too",
-                              line, name, lines[k]);
+            if (strcasecmp(out[k].name, name) == 0)
+                return refuse(why, wn, "line %u: %s is named on line %u too%s",
+                              line, name, out[k].line,
+                              strcmp(out[k].name, name) != 0
+                                  ? " (names that differ only in their "
+                                    "letters' case are one name)"
+                                  : "");
             if (sodium_memcmp(out[k].hash, out[*n].hash, sizeof out[k].hash) ==
                 0)
                 return refuse(why, wn,
                               "line %u: %s's token is %s's too (line %u): "
                               "each operator has a token of their own",
-                              line, name, out[k].name, lines[k]);
+                              line, name, out[k].name, out[k].line);
         }
-        lines[(*n)++] = line;
+        (*n)++;
     next:
         if (eol == NULL)
             break;
         p = eol + 1;
     }
-    if (*n == 0)
-        return refuse(why, wn, "holds no operator (lines NAME TOKEN)");
     return 0;
 }
 

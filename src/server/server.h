@@ -129,8 +129,9 @@ typedef struct srv_pool srv_pool;
 #define SRV_RELEASE_JOB    "offpayd release job"
 
 typedef struct srv_operator {
-    char    name[SRV_OPERATOR_NAME_MAX + 1];
-    uint8_t hash[32]; /* BLAKE2b of the token */
+    char     name[SRV_OPERATOR_NAME_MAX + 1];
+    uint8_t  hash[32]; /* BLAKE2b of the token */
+    unsigned line;     /* of the file, for what is said of it */
 } srv_operator;
 
 typedef struct srv_config {
@@ -448,6 +449,9 @@ void srv_metrics_marks(int ok, uint32_t now, uint64_t marked);
 /* a run of the release job held back by the clock (behind: gone back;
  * else ahead): a failure, and offpayd_release_held_total{reason} */
 void srv_metrics_release_held(int behind);
+/* --operators-file read: taken (n operators in use), or refused (a
+ * SIGHUP's reading, the operators before kept) */
+void srv_metrics_operators(int taken, size_t n);
 /* a connection libmicrohttpd closed at its start over a limit: the
  * per-address one (per_ip) or all 256: offpayd_connections_refused_total */
 void srv_metrics_connection_refused(int per_ip);
@@ -693,8 +697,9 @@ void srv_set_operators(srv_ctx *srv, const srv_operator *v, size_t n);
 /* The operators by name in use into out (SRV_OPERATORS_MAX), their count. */
 size_t srv_operators_copy(srv_ctx *srv, srv_operator *out);
 /* The operators of --operators-file at path into out[0..*n) (at most
- * SRV_OPERATORS_MAX), 0; or -1 with why (wn bytes) saying what is wrong,
- * its line first when a line is, and *n 0 (operators.c). */
+ * SRV_OPERATORS_MAX; none when the file names none), 0; or -1 with why
+ * (wn bytes) saying what is wrong, its line first when a line is, and *n
+ * 0 (operators.c). */
 int srv_operators_read(const char *path, srv_operator *out, size_t *n,
                        char *why, size_t wn);
 /* The same from the file's text (len bytes, text[len] NUL; its lines are
@@ -704,8 +709,12 @@ int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
                         char *why, size_t wn);
 /* The token /metrics asks for from now on (at start-up and on SIGHUP). */
 void srv_set_metrics_token(srv_ctx *srv, const char *token);
-/* 1 when /metrics asks for a token and it is the operator's. */
-int srv_metrics_token_is_operators(srv_ctx *srv);
+/* 1 when /metrics asks for a token and it is an operator's, whose name
+ * goes into name (SRV_OPERATOR_NAME_MAX + 1 bytes). */
+int srv_metrics_token_is_operators(srv_ctx *srv, char *name);
+/* 1 when the token whose hash is hash is one of --operators-file's, its
+ * operator's name into name as above. */
+int srv_token_is_operators(srv_ctx *srv, const uint8_t hash[32], char *name);
 
 /* Who may sign a request to an endpoint: how its key is looked up. */
 typedef struct srv_signer_kind {

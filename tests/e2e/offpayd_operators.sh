@@ -9,11 +9,14 @@
 # offpayd with --token-file and --operators-file    both kinds of token work
 #   (desk-1, night-shift)
 # a deposit by each, a withdrawal by night-shift    each transfer names who
-# offpay admin deposit --db, with --by and without  "cash office", the login
+# offpay admin deposit --db, with --by and without  "cash office", the login,
+#   (and through sudo)                              sudo's user
 # SIGHUP: night-shift removed, desk-1's token       the log names each change;
 #   changed, finance added                          the old tokens refused
-# SIGHUP with a name twice                          refused whole, line named;
-#                                                   the operators unchanged
+# SIGHUP with a name twice, or --token-file's       refused whole, line named;
+#   token for an operator                           the operators unchanged
+# a case's step by finance's token                  by finance, not another
+# SIGHUP with a file naming nobody                  --token-file's alone
 # start-up with a bad file, or with neither option  exit 3 / 2, and why
 # offpayd with --operators-file only                --token-file's token refused
 # `offpay admin audit` passes at the end.
@@ -29,7 +32,10 @@ night-shift	$N1
 EOF
 start_server --operators-file ops
 grep -q "operators from ops: desk-1, night-shift$" server.err \
-  && ok "offpayd names the operators it read" || fail "start-up: $(cat server.err)"
+  && grep -q "token-file and --operators-file are both given: whoever holds --token-file's token books as \"operator token\", and an operator taken out of ops who knows that token can still use it" server.err \
+  && ok "offpayd names the operators it read, and warns of the shared token" \
+  || fail "start-up: $(cat server.err)"
+[ "$(metric offpayd_operators)" = 2 ] && ok "offpayd_operators 2" || fail "metric: $(metric offpayd_operators)"
 
 # as_op TOKEN METHOD PATH [BODY]: api with that operator's token
 as_op() {
@@ -58,6 +64,8 @@ grep -qE "POST /v1/admin/accounts/$W/deposit by desk-1 from 127\.0\.0\.1: deposi
 # on the ledger directly: --by, else the login name
 run_cli 0 "deposit 0.25 EUR" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" --amount 0.25 --by "cash office"
 run_cli 0 "withdrawal 0.05 EUR" -- "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W" --amount 0.05
+run_cli 0 "deposit 0.01 EUR" -- env SUDO_USER=cashier-2 "$OFFPAY" admin deposit --db "$LEDGER" \
+    --account "$W" --amount 0.01
 run_cli 2 "admin deposit: --by is 1 to 64 bytes" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" \
     --amount 0.25 --by "$(printf 'two\nlines')"
 me=$(id -un)
@@ -65,9 +73,10 @@ me=$(id -un)
 grep -qE "^transfer [0-9]+ .* deposit +\+0\.25 from world account [0-9]+  by cash office$" tr.txt \
   && grep -qE "^transfer [0-9]+ .* withdraw +-0\.05 to world account [0-9]+  by $me$" tr.txt \
   && grep -qE "^transfer [0-9]+ .* deposit +\+2\.50 from world account [0-9]+  \"cash in\"  by desk-1$" tr.txt \
-  && ok "admin transfers: by cash office, by $me, by desk-1" || fail "admin transfers: $(cat tr.txt)"
+  && grep -qE "^transfer [0-9]+ .* deposit +\+0\.01 from world account [0-9]+  by cashier-2$" tr.txt \
+  && ok "admin transfers: by cash office, by $me, by the user who ran sudo, by desk-1" || fail "admin transfers: $(cat tr.txt)"
 "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" --json \
-  | jq -e '[.transfers[].by] == ["operator token","desk-1","night-shift","cash office","'"$me"'"]' >/dev/null \
+  | jq -e '[.transfers[].by] == ["operator token","desk-1","night-shift","cash office","'"$me"'","cashier-2"]' >/dev/null \
   && ok "admin transfers --json: the same names" || fail "admin transfers --json"
 
 # SIGHUP: night-shift leaves, desk-1's token changes, finance joins
@@ -75,8 +84,10 @@ D2=desk-1-new-token-0123456789ab
 F1=finance-token-0123456789abcdef
 printf 'desk-1 %s\nfinance %s\n' "$D2" "$F1" > ops
 kill -HUP "$server_pid"
-for _ in $(seq 1 100); do grep -q "SIGHUP: operators" server.err && break; sleep 0.05; done
-grep -q "SIGHUP: operators read again from ops: added: finance; removed (refused from now on): night-shift; new token (the one before refused from now on): desk-1$" server.err \
+for _ in $(seq 1 100); do grep -q "SIGHUP: operator finance added" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from now on$" server.err \
+  && grep -q "SIGHUP: operator desk-1 has a new token (ops, line 1): the one before is refused from now on$" server.err \
+  && grep -q "SIGHUP: operator finance added (ops, line 2)$" server.err \
   && ok "SIGHUP: the log says who was added, removed, and whose token changed" \
   || fail "SIGHUP: $(grep SIGHUP server.err)"
 as_op "$N1" GET "/v1/admin/accounts/$W"
@@ -95,15 +106,61 @@ kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "SIGHUP: operators unchanged" server.err && break; sleep 0.05; done
 grep -q "SIGHUP: operators unchanged: ops names the same operators with the same tokens" server.err \
   && ok "SIGHUP: the same file, said unchanged" || fail "unchanged: $(grep SIGHUP server.err)"
-printf 'finance %s\n# a comment\nfinance %s\n' "$F1" "$D1" > ops
+# a file with a name twice (in another case: one name), desk-1 taken
+# out and audit-1 added: refused whole, so desk-1 is still let in and
+# audit-1 not, and counted on /metrics
+A1=audit-1-token-0123456789abcdef
+printf 'finance %s\n# a comment\nFinance %s\naudit-1 %s\n' "$F1" "$D1" "$A1" > ops
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "named on line" server.err && break; sleep 0.05; done
-grep -q "SIGHUP: --operators-file ops: line 3: finance is named on line 1 too: the operators are unchanged$" server.err \
+grep -q "SIGHUP: --operators-file ops: line 3: Finance is named on line 1 too (names that differ only in their letters' case are one name): the operators are unchanged: every one in use before, one taken out of the file too, is still let in$" server.err \
   && ok "SIGHUP: a name twice refused whole, its line named" || fail "bad SIGHUP: $(grep SIGHUP server.err)"
 as_op "$D2" GET "/v1/admin/accounts/$W"
-[ "$status" = 200 ] && ok "desk-1's token still works" || fail "after a bad file: $status"
-as_op "$D1" GET "/v1/admin/accounts/$W"
-expect_http 401 UNAUTHORIZED "the bad file's token for finance not taken"
+[ "$status" = 200 ] && ok "desk-1's token still works (said so)" || fail "after a bad file: $status"
+as_op "$A1" GET "/v1/admin/accounts/$W"
+expect_http 401 UNAUTHORIZED "the refused file's audit-1 not let in"
+[ "$(metric offpayd_operators_reload_refused_total)" = 1 ] && [ "$(metric offpayd_operators)" = 2 ] \
+  && ok "offpayd_operators_reload_refused_total 1, offpayd_operators 2" \
+  || fail "metrics after a refused reload: $(metric offpayd_operators_reload_refused_total) $(metric offpayd_operators)"
+# an operator given --token-file's token: refused, their line named
+printf 'finance %s\nrogue %s\n' "$F1" "$TOKEN" > ops
+kill -HUP "$server_pid"
+for _ in $(seq 1 100); do grep -q "rogue's token" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: --operators-file ops: line 2: rogue's token is --token-file's: each operator has a token of their own: the operators are unchanged" server.err \
+  && ok "SIGHUP: an operator with --token-file's token refused" || fail "shared token: $(grep SIGHUP server.err)"
+
+# the cases: a named operator's step is theirs; "by" cannot name another
+fetch_bundle
+new_merchant "Kiosk A"; new_terminal ta "$MERCHANT"
+new_merchant "Kiosk B"; new_terminal tb "$MERCHANT"
+new_wallet w1 "$W" 5.00
+c=$(pay w1 1.00)
+accept ta "$c" 1.00 && accept tb "$c" 1.00 || fail "accepted at two terminals"
+upload ta; upload tb
+api GET "/v1/admin/cases?kind=duplicate"; CASE=$(jget '.cases[0].id')
+as_op "$F1" POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called"}'
+[ "$status" = 200 ] && [ "$(jget .step.by)" = finance ] \
+  && ok "case $CASE: finance's note is finance's" || fail "note: $status $(cat resp.json)"
+as_op "$F1" POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"desk-1"}'
+expect_http 400 BAD_FIELD "finance's token taking a step as desk-1"
+[ "$(jget .hint)" = "by: this is operator finance's token, whose steps are finance's: leave by out" ] \
+  && ok "its hint says whose token it is" || fail "hint: $(jget .hint)"
+printf '%s\n' "$F1" > finance.token
+run_cli 0 "^case $CASE: note kept" -- \
+  "$OFFPAY" admin case "$CASE" --server "$URL" --token-file finance.token --note "refund agreed"
+run_cli 0 "  note +by finance: refund agreed" -- \
+  "$OFFPAY" admin case "$CASE" --server "$URL" --token-file finance.token
+run_cli 0 "  note +by night desk: on the phone" -- sh -c \
+  "'$OFFPAY' admin case '$CASE' --server '$URL' --token-file token --note 'on the phone' --by 'night desk' && '$OFFPAY' admin case '$CASE' --db '$LEDGER'"
+# an empty file beside --token-file: every named operator removed
+printf '# nobody by name\n' > ops
+kill -HUP "$server_pid"
+for _ in $(seq 1 100); do grep -q "operator finance removed" server.err && break; sleep 0.05; done
+as_op "$F1" GET "/v1/admin/accounts/$W"
+expect_http 401 UNAUTHORIZED "finance removed by an empty file"
+api GET "/v1/admin/accounts/$W"
+[ "$status" = 200 ] && [ "$(metric offpayd_operators)" = 0 ] \
+  && ok "--token-file's token still works; offpayd_operators 0" || fail "empty file: $status"
 stop_server
 
 # start-up: a file that is not right stops offpayd, saying why
@@ -122,8 +179,9 @@ start_refused() {
 printf 'desk-1 short\n' > bad; start_refused 3 "--operators-file bad: line 1: desk-1's token has fewer than 16 bytes" --operators-file bad
 printf '\n\nd\xc3\xa9sk %s\n' "$D1" > bad; start_refused 3 "--operators-file bad: line 3: a line is NAME TOKEN, NAME 1 to 32 of the characters" --operators-file bad
 printf 'a %s\nb %s\n' "$D1" "$D1" > bad; start_refused 3 "line 2: b's token is a's too \(line 1\)" --operators-file bad
-printf 'a %s extra\n' "$D1" > bad; start_refused 3 "line 1: a's token is one word of printable ASCII, and nothing follows it" --operators-file bad
-printf '# nobody\n' > bad; start_refused 3 "--operators-file bad: holds no operator" --operators-file bad
+printf 'desk 1 %s\n' "$D1" > bad; start_refused 3 "line 1: a line is NAME TOKEN and nothing more: a name has no blank in it, and a token is one word of printable ASCII" --operators-file bad
+printf '# nobody\n' > bad; start_refused 3 "--operators-file bad: names no operator \(lines NAME TOKEN\), and no --token-file is given" --operators-file bad
+printf 'a %s\n' "$TOKEN" > bad; start_refused 3 "--operators-file bad: line 1: a's token is --token-file's" --operators-file bad --token-file token
 start_refused 3 "--operators-file missing: cannot be read: No such file or directory" --operators-file missing
 start_refused 2 "--token-file or --operators-file \(or both\) are required"
 
@@ -144,8 +202,8 @@ start_server_ops_only
 api GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "without --token-file, its token is refused"
 as_op "$D2" GET "/v1/admin/accounts/$W"
-[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 1180 ] \
-  && ok "desk-1 reads the balance: 10.00 + 2.50 - 1.00 + 0.25 - 0.05 + 0.10" \
+[ "$status" = 200 ] && [ "$(jget .balance.minor)" = 681 ] \
+  && ok "desk-1 reads the balance: 10.00 + 2.50 - 1.00 + 0.25 - 0.05 + 0.01 + 0.10 - 5.00 (w1's credential)" \
   || fail "balance: $status $(cat resp.json)"
 stop_server
 start_server

