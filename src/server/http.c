@@ -601,6 +601,42 @@ void srv_log_request(const srv_req *r, int replayed, const char *fmt, ...)
             replayed ? " (replayed: nothing changed now)" : "");
 }
 
+/* An operator's route asked without an operator's token: a line on the
+ * log, at most one each UNAUTHORIZED_LOG_EVERY seconds (a client trying
+ * tokens must not fill the disk) saying how many more came since, so
+ * that a token taken out of --operators-file, still tried, is seen. */
+#define UNAUTHORIZED_LOG_EVERY 10
+static void log_refused_bearer(const srv_req *r, const conn_state *st)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static time_t          last;
+    static unsigned long   more;
+    char                   peer[64];
+    const char     *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
+    struct timespec now;
+    unsigned long   since;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    pthread_mutex_lock(&mu);
+    if (last != 0 && now.tv_sec - last < UNAUTHORIZED_LOG_EVERY) {
+        more++;
+        pthread_mutex_unlock(&mu);
+        return;
+    }
+    since = more;
+    more = 0;
+    last = now.tv_sec;
+    pthread_mutex_unlock(&mu);
+    peer_of(r->conn, peer, sizeof peer);
+    srv_log("%s %s answered 401 UNAUTHORIZED to %s: %s (%lu more refused "
+            "since the last such line; at most one a %d s)",
+            st->rt->method, st->rt->pattern, peer,
+            h == NULL ? "no bearer token"
+                      : "a bearer token that is no operator's (one taken out "
+                        "of --operators-file, or never given)",
+            since, UNAUTHORIZED_LOG_EVERY);
+}
+
 /* One line per failure of the server's own, for the operator's log and
  * whatever watches it: when (UTC), which endpoint, the status, the error
  * name and its hint. */
@@ -885,8 +921,11 @@ static enum MHD_Result begin(srv_ctx *srv, struct MHD_Connection *c,
         r.srv = srv;
         r.header = header_of;
         r.conn = c;
-        if (!bearer_ok(st->rt, &r, &want))
+        if (!bearer_ok(st->rt, &r, &want)) {
+            if (st->rt->auth == AUTH_OPERATOR)
+                log_refused_bearer(&r, st);
             return answer_error(c, st, SRV_E_UNAUTHORIZED, want);
+        }
         rc = SIGNED(st->rt->auth)
                  ? offpay__http_auth_parse(header_of(c, OFFPAY__HTTP_HDR_KEY),
                                            header_of(c, OFFPAY__HTTP_HDR_TIME),

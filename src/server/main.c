@@ -596,9 +596,9 @@ static void metrics_token_check(srv_ctx *srv)
     char name[SRV_OPERATOR_NAME_MAX + 1];
 
     if (srv_metrics_token_is_operators(srv, name))
-        srv_log("WARNING: --metrics-token-file holds the token of an "
-                "operator (%s): a scraper holding it can do everything "
-                "that operator can; give it a token of its own",
+        srv_log("WARNING: --metrics-token-file holds the operator's token "
+                "(%s's): a scraper holding it can do everything that "
+                "operator can; give it a token of its own",
                 name);
 }
 

@@ -92,6 +92,8 @@ grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from
   || fail "SIGHUP: $(grep SIGHUP server.err)"
 as_op "$N1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "night-shift's token, removed"
+grep -qE "GET /v1/admin/accounts/\* answered 401 UNAUTHORIZED to 127\.0\.0\.1: a bearer token that is no operator's \(one taken out of --operators-file, or never given\) \(0 more refused since the last such line; at most one a 10 s\)$" server.err \
+  && ok "the removed token tried: on the log" || fail "401 log: $(grep 401 server.err)"
 as_op "$D1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "desk-1's token before"
 as_op "$D2" POST "/v1/admin/accounts/$W/deposit" '{"amount":"0.10"}'
