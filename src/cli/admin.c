@@ -3652,11 +3652,6 @@ static void csv_text_to(FILE *f, const char *text)
     fputc('"', f);
 }
 
-static void csv_text(const char *text)
-{
-    csv_text_to(stdout, text);
-}
-
 /* The CSV columns of `admin report --csv`: the period, the merchant, its
  * payments' figures and its account's, as the text's two lines. */
 static const char report_csv_head[] =
@@ -3667,6 +3662,7 @@ static const char report_csv_head[] =
 
 struct report_csv {
     uint32_t from, to, now;
+    FILE    *f; /* where the rows go */
 };
 
 /* One merchant's row of `admin report --csv`; amounts in the currency's
@@ -3682,23 +3678,24 @@ static offpay_err report_csv_row(const offpay__report_row *r, void *p)
                           a->closing_balance, r->unpaid};
     char t1[32], t2[32], m[OFFPAY_AMOUNT_TEXT_MAX];
 
-    printf("%s,%s,%s,%llu,", cli_iso_time(c->from, t1), cli_iso_time(c->to, t2),
-           offpay__period_final(c->to, c->now) ? "true" : "false",
-           (unsigned long long)r->merchant);
-    csv_text(r->name);
-    printf(",%s,%llu,%llu,%llu", offpay_currency_alpha(r->currency),
-           (unsigned long long)r->payments, (unsigned long long)r->rejected,
-           (unsigned long long)r->late);
+    fprintf(c->f, "%s,%s,%s,%llu,", cli_iso_time(c->from, t1),
+            cli_iso_time(c->to, t2),
+            offpay__period_final(c->to, c->now) ? "true" : "false",
+            (unsigned long long)r->merchant);
+    csv_text_to(c->f, r->name);
+    fprintf(c->f, ",%s,%llu,%llu,%llu", offpay_currency_alpha(r->currency),
+            (unsigned long long)r->payments, (unsigned long long)r->rejected,
+            (unsigned long long)r->late);
     for (size_t i = 0; i < sizeof money / sizeof money[0]; i++) {
         if (offpay_amount_format(money[i], r->currency, m, sizeof m) !=
             OFFPAY_OK)
             return OFFPAY_ERANGE;
         if (i == 6)
-            printf(",%llu", (unsigned long long)a->account);
-        printf(",%s", m);
+            fprintf(c->f, ",%llu", (unsigned long long)a->account);
+        fprintf(c->f, ",%s", m);
     }
     /* when the figures "to date" and "now" were read */
-    printf(",%s\r\n", cli_iso_time(c->now, t1));
+    fprintf(c->f, ",%s\r\n", cli_iso_time(c->now, t1));
     return OFFPAY_OK;
 }
 
@@ -3962,6 +3959,9 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
     json_t    *days = NULL, *doc;
     offpay_err rc;
     int        status = EXIT_OK, json = form == REPORT_JSON;
+    FILE      *csv = NULL; /* --csv: the rows, printed once all are read */
+    char      *csv_buf = NULL;
+    size_t     csv_len = 0;
 
     if (from > to)
         return cli_usage_error("admin report: --from is after --to (unix "
@@ -3982,8 +3982,13 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
                                REPORT_DAYS_MAX);
     if (json && by_day && (days = json_array()) == NULL)
         return cli_fail("report", OFFPAY_ENOMEM);
-    if (form == REPORT_CSV)
-        fputs(report_csv_head, stdout);
+    /* the CSV is written whole or not at all: a day that fails leaves
+     * nothing on standard output for an import to take as the period */
+    if (form == REPORT_CSV &&
+        (csv = open_memstream(&csv_buf, &csv_len)) == NULL)
+        return cli_fail("report", OFFPAY_ENOMEM);
+    if (csv != NULL)
+        fputs(report_csv_head, csv);
     do {
         /* the day's last second (in --tz, that zone's day: 23 or 25
          * hours when its clocks change), or to */
@@ -3992,7 +3997,7 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
                  ? d0 + (86399u - d0 % 86400u)
                  : to;
         if (form == REPORT_CSV) {
-            struct report_csv c = {d0, d1, now};
+            struct report_csv c = {d0, d1, now, csv};
             uint64_t          last;
             int               more;
 
@@ -4015,6 +4020,13 @@ static int report(offpay_ledger *l, uint32_t from, uint32_t to, int by_day,
             printf("\n");
         d0 = d1 + 1;
     } while (status == EXIT_OK && d1 < to);
+    if (csv != NULL) {
+        if (fclose(csv) != 0 && status == EXIT_OK)
+            status = cli_fail("report", OFFPAY_ENOMEM);
+        if (status == EXIT_OK)
+            fwrite(csv_buf, 1, csv_len, stdout);
+        free(csv_buf);
+    }
     if (days != NULL) {
         if (status == EXIT_OK)
             return cli_print_json(json_pack("{s:o}", "days", days), "report");

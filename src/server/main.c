@@ -497,7 +497,7 @@ static int read_operators(const char *path, const uint8_t *held,
 static int load_operators(srv_ctx *srv, const char *path, const uint8_t *held)
 {
     srv_operator *v = sodium_malloc(SRV_OPERATORS_MAX * sizeof *v);
-    char          why[256], names[SRV_OPERATORS_MAX * 34 + 1];
+    char          why[256], names[800];
     size_t        n = 0, used = 0;
 
     if (v == NULL || read_operators(path, held, v, &n, why, sizeof why) != 0) {
@@ -509,11 +509,13 @@ static int load_operators(srv_ctx *srv, const char *path, const uint8_t *held)
     srv_set_operators(srv, v, n);
     srv_metrics_operators(1, n);
     names[0] = '\0';
-    for (size_t i = 0; i < n; i++)
+    /* the names as a log line holds them (srv_log's 1,024 bytes) */
+    for (size_t i = 0; i < n && used < 700; i++)
         used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
                                  i > 0 ? ", " : "", v[i].name);
     sodium_free(v); /* wiped */
-    srv_log("operators from %s: %s", path, n > 0 ? names : "none");
+    srv_log("operators from %s: %s%s", path, n > 0 ? names : "none",
+            used >= 700 ? ", …" : "");
     if (held != NULL)
         srv_log("--token-file and --operators-file are both given: whoever "
                 "holds --token-file's token books as \"operator token\", "

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/testhook.h"
 #include "offpay/core.h"
 #include "settle/render.h"
 
@@ -222,6 +223,17 @@ offpay_err offpay__report_walk(offpay_ledger *l, uint32_t from, uint32_t to,
     *more = 0;
     if (l == NULL || each == NULL || from > to || limit == 0)
         return OFFPAY_EINVAL;
+#ifdef OFFPAY_TEST_HOOKS
+    {
+        /* Test hook: OFFPAY_TEST_REPORT_FAIL_AT=N fails the process's N-th
+         * walk with OFFPAY_ESTORE (a day of `admin report --by-day` whose
+         * read fails: tests/e2e/offpayd_report.sh) */
+        static long walks;
+
+        if (offpay__test_number("OFFPAY_TEST_REPORT_FAIL_AT") == ++walks)
+            return OFFPAY_ESTORE;
+    }
+#endif
     do {
         /* one more than the page needs: is there a next page? */
         want = limit - listed < OFFPAY_LEDGER_MERCHANTS_MAX - 1

@@ -152,6 +152,17 @@ PY
 "$OFFPAY" admin report --db "$LEDGER" --from "$((T0 - 86400))" --to "$((NOW + 5))" --by-day --csv > days.csv
 [ "$(grep -c '^from,to,final,' days.csv)" = 1 ] && [ "$(tail -n +2 days.csv | cut -d, -f1 | sort -u | wc -l)" -ge 2 ] \
   && ok "--by-day --csv: one header, rows of each day" || fail "--by-day --csv: $(cat days.csv)"
+# a day whose read fails (test hook: the second day's): nothing on
+# standard output, not the first day's rows, for an import to take as
+# the period; the reason on standard error, exit 3 (a storage failure)
+set +e
+OFFPAY_TEST_REPORT_FAIL_AT=2 "$OFFPAY" admin report --db "$LEDGER" --from "$((T0 - 86400))" \
+    --to "$((NOW + 5))" --by-day --csv > failed.csv 2> failed.err
+st=$?
+set -e
+[ "$st" = 3 ] && [ ! -s failed.csv ] && grep -q "ESTORE" failed.err \
+  && ok "--by-day --csv with a day that fails: nothing written, exit 3" \
+  || fail "a failing day: exit $st, $(wc -c < failed.csv) bytes: $(cat failed.err)"
 # --tz (since 0.28.0): the days of a zone, cut at its midnight (the
 # times still written in UTC), over a week across a clock change (a
 # day of 23 hours): each day's rows from its local midnight to the next
