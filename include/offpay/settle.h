@@ -2294,6 +2294,19 @@ offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
                                         uint16_t *currency);
 
 /*
+ * offpay_ledger_enrollments_void_by — the enrollment codes made under the
+ * name who (offpay_ledger_set_actor's when they were made: an operator
+ * by name, "NAME (offpay admin)") that no wallet has used expire at now:
+ * a wallet sending one is refused as for an expired code. offpayd calls
+ * it for an operator taken out of its --operators-file (docs/operations.md
+ * §1). *voided (may be NULL): how many. Each shard in its own
+ * transaction. Errors: OFFPAY_EINVAL (who malformed), the store's. Since
+ * 0.30.0.
+ */
+offpay_err offpay_ledger_enrollments_void_by(offpay_ledger *l, const char *who,
+                                             uint32_t now, uint64_t *voided);
+
+/*
  * offpay_ledger_enroll — the wallet whose key is pk (its request was
  * authenticated by the caller) uses code: one transaction makes its wallet
  * account in the code's currency (or, for a code of

@@ -117,6 +117,7 @@ static const char help[] =
     "       offpay admin copy-ledger --db FILE --into URL [--json]\n"
     "       offpay admin unseal --db FILE (--into URL | --force) [--json]\n"
     "       offpay admin skip-ids --db LEDGER [--by N] [--json]\n"
+    "       offpay admin void-codes --db LEDGER --by NAME [--json]\n"
     "       offpay admin marks --db LEDGER [--drop] [--json]\n"
     "       offpay admin terminals --db LEDGER [--merchant N] [--stale HOURS]\n"
     "                 [--json]\n"
@@ -427,6 +428,11 @@ static const char help[] =
     "            lists' numbers past those devices hold (docs/operations.md\n"
     "            §5); run twice, it moves them twice. A backup of an older\n"
     "            version is upgraded first, as offpayd would at its start\n"
+    "  void-codes  the enrollment codes made under --by NAME (an\n"
+    "            operator's name, or 'NAME (offpay admin)') that no wallet\n"
+    "            used expire now: offpayd does it when an operator is\n"
+    "            taken out of its --operators-file by SIGHUP; run it for\n"
+    "            one removed by a restart (docs/operations.md §1)\n"
     "  marks     how far the marks balances are read from go (docs/\n"
     "            settlement.md §10, \"Marks\"), each shard: the transfer\n"
     "            and balance marks held, every transfer up to which id is\n"
@@ -465,9 +471,11 @@ static const char help[] =
     "                   reached)\n"
     "  --reopen TEXT    case: open a closed case again; TEXT says why\n"
     "  --by NAME        case: who takes the step, kept with it; deposit,\n"
-    "                   withdraw, refund, release: who books, kept with\n"
-    "                   each transfer ('admin transfers' shows it); 1 to\n"
-    "                   64 bytes; default: the login name running the\n"
+    "                   withdraw, refund, release, enroll-code: who books\n"
+    "                   (or makes the code: void-codes finds it), kept with\n"
+    "                   each transfer as 'NAME (offpay admin)' ('admin\n"
+    "                   transfers' shows it); 1 to 64 bytes (a booking's:\n"
+    "                   49); default: the login name running the\n"
     "                   command (through sudo, the user who ran sudo);\n"
     "                   case --server: the name of the operator whose\n"
     "                   token it is (offpayd refuses another for a\n"
@@ -519,6 +527,7 @@ static const char help[] =
     "  --force          evidence: replace an existing FILE; unseal: take\n"
     "                   the seal off without comparing with the copy\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
+    "  --by NAME        void-codes: whose codes\n"
     "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement,\n"
     "                   close-merchant: the merchant\n"
@@ -568,7 +577,7 @@ static const struct {
     {"cases", "serial kind since open closed after limit server token-file"},
     {"case", "note close reopen by server token-file"},
     {"evidence", "bundle out force server token-file"},
-    {"enroll-code", "currency expires ref account"},
+    {"enroll-code", "currency expires ref account by"},
     {"revoke-wallet", "account"},
     {"credential", "serial"},
     {"revoke-credential", "serial reason"},
@@ -590,6 +599,7 @@ static const struct {
     {"copy-ledger", "into"},
     {"unseal", "into force"},
     {"skip-ids", "by"},
+    {"void-codes", "by"},
     {"marks", "drop"},
     {"terminals", "merchant stale"},
     {"keys", ""},
@@ -3948,6 +3958,30 @@ static uint32_t zone_day_end(uint32_t t, uint32_t to)
     return (uint32_t)(next - 1);
 }
 
+/* `admin void-codes --by NAME`: the unused enrollment codes made under
+ * NAME expire now (offpayd does it for an operator taken out of its
+ * --operators-file; this is for one removed by a restart). */
+static int void_codes(offpay_ledger *l, const char *by, int json)
+{
+    uint64_t   n = 0;
+    offpay_err rc;
+
+    if (by == NULL)
+        return cli_usage_error("admin void-codes: --by NAME is required (the "
+                               "name the codes were made under: an "
+                               "operator's, or 'NAME (offpay admin)')");
+    rc = offpay_ledger_enrollments_void_by(l, by, cli_now(), &n);
+    if (rc != OFFPAY_OK)
+        return cli_fail("void-codes", rc);
+    if (json)
+        return cli_print_json(
+            json_pack("{s:s, s:I}", "by", by, "voided", (json_int_t)n),
+            "void-codes");
+    printf("voided %llu unused enrollment code(s) made by %s\n",
+           (unsigned long long)n, by);
+    return EXIT_OK;
+}
+
 /* `admin report`: the settlement report of GET /v1/admin/report over
  * every merchant (its --json is that answer with every merchant, or with
  * --by-day {"days": [one per day]}); --by-day cuts [from, to] at each
@@ -4506,6 +4540,11 @@ static int cases(offpay_ledger *l, const admin_args *a)
     free(v);
     return status;
 }
+
+/* What a booking's name ends with when offpay admin booked it on the
+ * ledger (--db): a claim of whoever opened the ledger, not a name offpayd
+ * matched to a token. */
+#define ACTOR_SUFFIX " (offpay admin)"
 
 /* Who runs this command, for a case's step or a booking without --by:
  * run through sudo, the login name sudo names (SUDO_USER: the user who
@@ -5324,6 +5363,7 @@ int cli_admin(int argc, char **argv)
     offpay_case_action act = 0;     /* case --note, --close, --reopen */
     const char        *act_text = NULL, *act_by = NULL;
     char               who[OFFPAY_CASE_AUTHOR_MAX + 1]; /* login_name's */
+    char               actor[OFFPAY_ACTOR_MAX + 1];
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -5554,13 +5594,19 @@ int cli_admin(int argc, char **argv)
             break;
         case 'B':
             if (strcmp(cmd, "skip-ids") != 0) { /* --by NAME */
+                /* a booking's name carries ACTOR_SUFFIX */
+                unsigned max =
+                    strcmp(cmd, "case") == 0 || strcmp(cmd, "void-codes") == 0
+                        ? OFFPAY_CASE_AUTHOR_MAX
+                        : OFFPAY_ACTOR_MAX - (unsigned)strlen(ACTOR_SUFFIX);
+
                 act_by = optarg;
-                if (!offpay__case_author_ok(optarg))
+                if (!offpay__case_author_ok(optarg) || strlen(optarg) > max)
                     bad = cli_usage_error(
                         "admin %s: --by is 1 to %u bytes of text on one "
                         "line, without control or invisible format "
                         "characters",
-                        cmd, OFFPAY_CASE_AUTHOR_MAX);
+                        cmd, max);
                 break;
             }
             bad = parse_u64("--by", optarg, OFFPAY_LEDGER_SKIP_MAX, &by);
@@ -5847,8 +5893,13 @@ int cli_admin(int argc, char **argv)
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", shown, rc);
-    /* who books: each transfer keeps it (settlement.md §1) */
-    rc = offpay_ledger_set_actor(l, act_by != NULL ? act_by : login_name(who));
+    /* who books: each transfer keeps it (settlement.md §1), said to be
+     * offpay admin's claim, which no token checked */
+    snprintf(actor, sizeof actor, "%s" ACTOR_SUFFIX,
+             act_by != NULL && strcmp(cmd, "void-codes") != 0
+                 ? act_by
+                 : login_name(who));
+    rc = offpay_ledger_set_actor(l, actor);
     if (rc != OFFPAY_OK) {
         offpay_ledger_close(l);
         return cli_fail("opening", rc);
@@ -5863,6 +5914,8 @@ int cli_admin(int argc, char **argv)
         status = skip_ids(l, by, json);
     else if (strcmp(cmd, "marks") == 0)
         status = marks(l, drop, json);
+    else if (strcmp(cmd, "void-codes") == 0)
+        status = void_codes(l, act_by, json);
     else if (strcmp(cmd, "terminals") == 0)
         status = terminals(l, merchant, stale_hours, json);
     else if (strcmp(cmd, "keys") == 0)

@@ -11,6 +11,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <pthread.h>
 
@@ -192,9 +193,11 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         return;
     }
     /* an operator by name takes steps as that name: "by" is for the
-     * bearers of --token-file's one token to say who they are */
+     * bearers of --token-file's one token to say who they are, and names
+     * no operator by name (nor one taken out: the ledger's steps keep
+     * the names, whatever the file holds now) */
     if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) != 0 &&
-        strcmp(v[1].s, r->operator_name) != 0) {
+        strcasecmp(v[1].s, r->operator_name) != 0) {
         snprintf(hint, sizeof hint,
                  "by: this is operator %s's token, whose steps are %s's: "
                  "leave by out",
@@ -203,9 +206,22 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         srv_fail(out, SRV_E_BAD_FIELD, hint);
         return;
     }
-    rc = offpay_ledger_case_act(r->l, id, action, v[0].s,
-                                v[1].present ? v[1].s : r->operator_name,
-                                r->now, &step, &replayed);
+    if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0 &&
+        srv_operator_named(r->srv, v[1].s)) {
+        snprintf(hint, sizeof hint,
+                 "by: %s is an operator by name, whose steps are taken "
+                 "with their own token: name someone else, or leave by out",
+                 v[1].s);
+        json_decref(doc);
+        srv_fail(out, SRV_E_BAD_FIELD, hint);
+        return;
+    }
+    rc = offpay_ledger_case_act(
+        r->l, id, action, v[0].s,
+        v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0
+            ? v[1].s
+            : r->operator_name,
+        r->now, &step, &replayed);
     json_decref(doc);
     if (rc == OFFPAY_OK && action != OFFPAY_CASE_NOTE && !replayed)
         srv_cases_count(r->l);

@@ -422,6 +422,17 @@ static int operator_of(srv_ctx *srv, const uint8_t got[32], char *name,
     return found;
 }
 
+int srv_operator_named(srv_ctx *srv, const char *name)
+{
+    int found = 0;
+
+    pthread_mutex_lock(&token_mu);
+    for (size_t i = 0; i < srv->cfg.n_operators; i++)
+        found |= strcasecmp(name, srv->cfg.operators[i].name) == 0;
+    pthread_mutex_unlock(&token_mu);
+    return found;
+}
+
 int srv_token_is_operators(srv_ctx *srv, const uint8_t hash[32], char *name)
 {
     int found = 0;

@@ -559,9 +559,25 @@ static void reload_operators(srv_ctx *srv, const char *path,
         for (size_t i = 0; i < n; i++)
             gone &= strcmp(v[i].name, old[j].name) != 0;
         if (gone) {
-            srv_log("SIGHUP: operator %s removed (%s): their token is "
-                    "refused from now on",
-                    old[j].name, path);
+            /* what they handed out goes with them: an enrollment code is
+             * a way into a payer's account */
+            offpay_ledger *l = srv_pool_get(srv->pool);
+            uint64_t       voided = 0;
+            offpay_err     rc = offpay_ledger_enrollments_void_by(
+                    l, old[j].name, srv_now(), &voided);
+
+            srv_pool_put(srv->pool, l);
+            if (rc == OFFPAY_OK)
+                srv_log("SIGHUP: operator %s removed (%s): their token is "
+                        "refused from now on; %llu unused enrollment "
+                        "code(s) they made voided",
+                        old[j].name, path, (unsigned long long)voided);
+            else
+                srv_log("SIGHUP: operator %s removed (%s): their token is "
+                        "refused from now on; the enrollment codes they "
+                        "made could NOT be voided (%s): run offpay admin "
+                        "void-codes --by %s",
+                        old[j].name, path, offpay_errname(rc), old[j].name);
             changes++;
         }
     }

@@ -81,10 +81,11 @@ int srv_operators_parse(char *text, size_t len, srv_operator *out, size_t *n,
             *p++ = '\0';
         if (*p != '\0')
             return refuse(why, wn,
-                          "line %u: a line is NAME TOKEN and nothing more: "
-                          "a name has no blank in it, and a token is one "
-                          "word of printable ASCII",
-                          line);
+                          "line %u: text after %s's token: a line is NAME "
+                          "TOKEN and nothing more (a name has no blank in "
+                          "it, a token is one word of printable ASCII, and "
+                          "a comment is a line of its own starting with #)",
+                          line, name);
         if (tl < SRV_TOKEN_MIN)
             return refuse(why, wn,
                           "line %u: %s's token has fewer than %u bytes "

@@ -712,6 +712,8 @@ void srv_set_metrics_token(srv_ctx *srv, const char *token);
 /* 1 when /metrics asks for a token and it is an operator's, whose name
  * goes into name (SRV_OPERATOR_NAME_MAX + 1 bytes). */
 int srv_metrics_token_is_operators(srv_ctx *srv, char *name);
+/* 1 when name is the name of an operator by name (letters' case aside). */
+int srv_operator_named(srv_ctx *srv, const char *name);
 /* 1 when the token whose hash is hash is one of --operators-file's, its
  * operator's name into name as above. */
 int srv_token_is_operators(srv_ctx *srv, const uint8_t hash[32], char *name);

@@ -19,6 +19,7 @@
 
 #include "offpay/core.h"
 #include "offpay/wallet.h" /* OFFPAY_WALLET_RESTORE_GAP */
+#include "settle/render.h"
 #include "settle/settle_int.h"
 
 #define REF_MAX 128
@@ -83,7 +84,8 @@ static offpay_err code_tx(offpay_ledger *l, void *p)
         rc = lost_account(l, c->account, &c->currency);
     if (rc == OFFPAY_OK)
         rc = l->ops->enroll_add(l->store, c->hash, c->currency, c->ref, c->now,
-                                c->expires, c->account);
+                                c->expires, c->account,
+                                l->actor[0] != '\0' ? l->actor : NULL);
     return rc;
 }
 
@@ -147,6 +149,40 @@ offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
     rc = new_code(l, &c, code);
     if (rc == OFFPAY_OK && currency != NULL)
         *currency = c.currency;
+    return rc;
+}
+
+struct void_by_ctx {
+    const char *who;
+    uint32_t    now;
+    uint64_t    n;
+};
+
+static offpay_err void_by_tx(offpay_ledger *l, void *p)
+{
+    struct void_by_ctx *c = p;
+
+    return l->ops->enroll_void_by(l->store, c->who, c->now, &c->n);
+}
+
+offpay_err offpay_ledger_enrollments_void_by(offpay_ledger *l, const char *who,
+                                             uint32_t now, uint64_t *voided)
+{
+    offpay_err rc = OFFPAY_OK;
+    uint64_t   n = 0;
+
+    if (voided != NULL)
+        *voided = 0;
+    if (l == NULL || who == NULL || !offpay__case_author_ok(who))
+        return OFFPAY_EINVAL;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        struct void_by_ctx c = {who, now, 0};
+
+        rc = offpay__ledger_tx_on(l, k, void_by_tx, &c);
+        n += c.n;
+    }
+    if (voided != NULL)
+        *voided = n;
     return rc;
 }
 

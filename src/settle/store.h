@@ -864,7 +864,11 @@ typedef struct offpay__store_ops {
      * (account not 0) for a lost wallet's, which its wallet enrolls into */
     offpay_err (*enroll_add)(offpay__store *s, const uint8_t hash[32],
                              uint16_t currency, const char *ref, uint32_t now,
-                             uint32_t expires, uint64_t account);
+                             uint32_t expires, uint64_t account,
+                             const char *made_by);
+    /* the unused codes who made expire at now; *n: how many */
+    offpay_err (*enroll_void_by)(offpay__store *s, const char *who,
+                                 uint32_t now, uint64_t *n);
     /* ENOTFOUND, or the code's currency, expiry, use (0: unused), the
      * account it made (0: none) and the operator's reference ("": none;
      * ref may be NULL) */
@@ -1170,7 +1174,8 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(terminal_report) X(terminal_report_get) X(terminal_label)              \
         X(refusal_add) X(refusals)                                             \
         X(terminal_label_carry)                                                \
-    X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_use) \
+    X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_void_by) \
+    X(enroll_use) \
     X(wallet_key_add) \
     X(wallet_key_get) X(wallet_key_revoke) X(wallet_creds) X(key_revoked) \
     X(wallet_creds_page) X(wallet_creds_count) \

@@ -2144,7 +2144,10 @@ s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires, uint64_t account);
+                               uint32_t expires, uint64_t account,
+                               const char *made_by);
+static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
+                                   uint32_t now, uint64_t *n);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
@@ -3443,7 +3446,8 @@ offpay_err offpay__pg_wallets(offpay__store *s, uint64_t *n)
 
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires, uint64_t account)
+                               uint32_t expires, uint64_t account,
+                               const char *made_by)
 {
     params    p = {0};
     PGresult *r = NULL;
@@ -3454,11 +3458,31 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
     p_i64(&p, expires);
     p_text(&p, ref);
     p_opt(&p, account);
+    p_text(&p, made_by);
     return run_sql(s,
                    "INSERT INTO enrollments (code_hash, currency, created_at,"
-                   " expires_at, ref, account) VALUES ($1::bytea, $2::bigint,"
-                   " $3::bigint, $4::bigint, $5::text, $6::bigint)",
+                   " expires_at, ref, account, made_by) VALUES ($1::bytea,"
+                   " $2::bigint, $3::bigint, $4::bigint, $5::text, $6::bigint,"
+                   " $7::text)",
                    &p, &r);
+}
+
+static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
+                                   uint32_t now, uint64_t *n)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
+
+    p_text(&p, who);
+    p_i64(&p, now);
+    rc = run_sql(s,
+                 "UPDATE enrollments SET expires_at = $2::bigint WHERE"
+                 " made_by = $1::text AND used_at IS NULL AND expires_at"
+                 " > $2::bigint",
+                 &p, &r);
+    *n = rc == OFFPAY_OK ? strtoull(PQcmdTuples(r), NULL, 10) : 0;
+    return rc;
 }
 
 static offpay_err s_enroll_void(offpay__store *s, uint64_t account,

@@ -1895,7 +1895,10 @@ s_account_period(offpay__store *s, uint64_t account, uint32_t from, uint32_t to,
 /* the wallet's online life (defined at the end of the file) */
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires, uint64_t account);
+                               uint32_t expires, uint64_t account,
+                               const char *made_by);
+static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
+                                   uint32_t now, uint64_t *n);
 static offpay_err s_enroll_get(offpay__store *s, const uint8_t hash[32],
                                uint16_t *currency, uint32_t *expires,
                                uint32_t *used_at, uint64_t *account,
@@ -2947,10 +2950,11 @@ static void bind_args(sqlite3_stmt *st, const void *ctx)
     bind_text(st, 5, x->text);
 }
 
-/* bind_args, and ?6 the code's account (NULL: none) */
+/* bind_args, ?6 the code's account (NULL: none) and ?7 who made it */
 struct enroll_args {
     online_args x;
     uint64_t    account;
+    const char *made_by;
 };
 
 static void bind_enroll(sqlite3_stmt *st, const void *ctx)
@@ -2959,19 +2963,40 @@ static void bind_enroll(sqlite3_stmt *st, const void *ctx)
 
     bind_args(st, &e->x);
     bind_opt(st, 6, e->account);
+    bind_text(st, 7, e->made_by);
 }
 
 static const char SQL_ENROLL_ADD[] =
     "INSERT INTO enrollments (code_hash, currency, created_at,"
-    " expires_at, ref, account) VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    " expires_at, ref, account, made_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+    " ?7)";
 
 static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
                                uint16_t currency, const char *ref, uint32_t now,
-                               uint32_t expires, uint64_t account)
+                               uint32_t expires, uint64_t account,
+                               const char *made_by)
 {
-    struct enroll_args e = {{hash, 32, currency, now, expires, ref}, account};
+    struct enroll_args e = {
+        {hash, 32, currency, now, expires, ref}, account, made_by};
 
     return once(s, SQL_ENROLL_ADD, bind_enroll, &e, NULL, NULL, NULL);
+}
+
+/* the unused codes one operator made (?5), expired at ?3 */
+static const char SQL_ENROLL_VOID_BY[] =
+    "UPDATE enrollments SET expires_at = ?3 WHERE made_by = ?5"
+    " AND used_at IS NULL AND expires_at > ?3";
+
+static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
+                                   uint32_t now, uint64_t *n)
+{
+    online_args x = {NULL, 0, 0, now, 0, who};
+    int         changes = 0;
+    offpay_err  rc =
+        once(s, SQL_ENROLL_VOID_BY, bind_args, &x, NULL, NULL, &changes);
+
+    *n = rc == OFFPAY_OK && changes > 0 ? (uint64_t)changes : 0;
+    return rc;
 }
 
 /* the spare enrollment codes of an account a new wallet took
@@ -4459,6 +4484,7 @@ static const char *const SQL_RARE_PLANNED[][2] = {
     {offpay__transfers_range_sql, ""},
     {SQL_ENROLL_ADD, ""},
     {SQL_ENROLL_VOID, ""},
+    {SQL_ENROLL_VOID_BY, ""},
     {SQL_ENROLL_GET, ""},
     {SQL_ENROLL_USE, ""},
     {SQL_WALLET_KEY_ADD, ""},

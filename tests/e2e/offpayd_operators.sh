@@ -66,17 +66,22 @@ run_cli 0 "deposit 0.25 EUR" -- "$OFFPAY" admin deposit --db "$LEDGER" --account
 run_cli 0 "withdrawal 0.05 EUR" -- "$OFFPAY" admin withdraw --db "$LEDGER" --account "$W" --amount 0.05
 run_cli 0 "deposit 0.01 EUR" -- env SUDO_USER=cashier-2 "$OFFPAY" admin deposit --db "$LEDGER" \
     --account "$W" --amount 0.01
-run_cli 2 "admin deposit: --by is 1 to 64 bytes" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" \
+run_cli 2 "admin deposit: --by is 1 to 49 bytes" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" \
     --amount 0.25 --by "$(printf 'two\nlines')"
+# an enrollment code night-shift makes, not used before night-shift goes
+as_op "$N1" POST /v1/admin/enrollments '{"currency":"EUR"}'
+NCODE=$(jget .code)
+[ "$status" = 200 ] && [ ${#NCODE} = 24 ] && ok "night-shift makes an enrollment code" \
+  || fail "night-shift's code: $status $(cat resp.json)"
 me=$(id -un)
 "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" > tr.txt
-grep -qE "^transfer [0-9]+ .* deposit +\+0\.25 from world account [0-9]+  by cash office$" tr.txt \
-  && grep -qE "^transfer [0-9]+ .* withdraw +-0\.05 to world account [0-9]+  by $me$" tr.txt \
+grep -qE "^transfer [0-9]+ .* deposit +\+0\.25 from world account [0-9]+  by cash office \(offpay admin\)$" tr.txt \
+  && grep -qE "^transfer [0-9]+ .* withdraw +-0\.05 to world account [0-9]+  by $me \(offpay admin\)$" tr.txt \
   && grep -qE "^transfer [0-9]+ .* deposit +\+2\.50 from world account [0-9]+  \"cash in\"  by desk-1$" tr.txt \
-  && grep -qE "^transfer [0-9]+ .* deposit +\+0\.01 from world account [0-9]+  by cashier-2$" tr.txt \
+  && grep -qE "^transfer [0-9]+ .* deposit +\+0\.01 from world account [0-9]+  by cashier-2 \(offpay admin\)$" tr.txt \
   && ok "admin transfers: by cash office, by $me, by the user who ran sudo, by desk-1" || fail "admin transfers: $(cat tr.txt)"
 "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" --json \
-  | jq -e '[.transfers[].by] == ["operator token","desk-1","night-shift","cash office","'"$me"'","cashier-2"]' >/dev/null \
+  | jq -e '[.transfers[].by] == ["operator token","desk-1","night-shift","cash office (offpay admin)","'"$me"' (offpay admin)","cashier-2 (offpay admin)"]' >/dev/null \
   && ok "admin transfers --json: the same names" || fail "admin transfers --json"
 
 # SIGHUP: night-shift leaves, desk-1's token changes, finance joins
@@ -85,7 +90,7 @@ F1=finance-token-0123456789abcdef
 printf 'desk-1 %s\nfinance %s\n' "$D2" "$F1" > ops
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "SIGHUP: operator finance added" server.err && break; sleep 0.05; done
-grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from now on$" server.err \
+grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from now on; 1 unused enrollment code(s) they made voided$" server.err \
   && grep -q "SIGHUP: operator desk-1 has a new token (ops, line 1): the one before is refused from now on$" server.err \
   && grep -q "SIGHUP: operator finance added (ops, line 2)$" server.err \
   && ok "SIGHUP: the log says who was added, removed, and whose token changed" \
@@ -96,6 +101,12 @@ grep -qE "GET /v1/admin/accounts/\* answered 401 UNAUTHORIZED to 127\.0\.0\.1: a
   && ok "the removed token tried: on the log" || fail "401 log: $(grep 401 server.err)"
 as_op "$D1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "desk-1's token before"
+# night-shift's code went with them: a wallet sending it is refused
+fetch_bundle
+wallet_init wn
+w enroll wn --server "$URL" --code "$NCODE"
+[ "$ws" = 1 ] && grep -q "ENROLL_CODE_EXPIRED" w.out \
+  && ok "night-shift's unused enrollment code: ENROLL_CODE_EXPIRED" || fail "voided code: $ws $(cat w.out)"
 as_op "$D2" POST "/v1/admin/accounts/$W/deposit" '{"amount":"0.10"}'
 [ "$status" = 200 ] && ok "desk-1's new token" || fail "desk-1's new token: $status"
 as_op "$F1" GET "/v1/admin/accounts/$W"
@@ -132,7 +143,6 @@ grep -q "SIGHUP: --operators-file ops: line 2: rogue's token is --token-file's: 
   && ok "SIGHUP: an operator with --token-file's token refused" || fail "shared token: $(grep SIGHUP server.err)"
 
 # the cases: a named operator's step is theirs; "by" cannot name another
-fetch_bundle
 new_merchant "Kiosk A"; new_terminal ta "$MERCHANT"
 new_merchant "Kiosk B"; new_terminal tb "$MERCHANT"
 new_wallet w1 "$W" 5.00
@@ -152,6 +162,10 @@ run_cli 0 "^case $CASE: note kept" -- \
   "$OFFPAY" admin case "$CASE" --server "$URL" --token-file finance.token --note "refund agreed"
 run_cli 0 "  note +by finance: refund agreed" -- \
   "$OFFPAY" admin case "$CASE" --server "$URL" --token-file finance.token
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"Finance"}'
+expect_http 400 BAD_FIELD "the shared token taking a step as operator finance"
+[ "$(jget .hint)" = "by: Finance is an operator by name, whose steps are taken with their own token: name someone else, or leave by out" ] \
+  && ok "its hint says finance takes steps with their own token" || fail "hint: $(jget .hint)"
 run_cli 0 "  note +by night desk: on the phone" -- sh -c \
   "'$OFFPAY' admin case '$CASE' --server '$URL' --token-file token --note 'on the phone' --by 'night desk' && '$OFFPAY' admin case '$CASE' --db '$LEDGER'"
 # an empty file beside --token-file: every named operator removed
@@ -181,7 +195,7 @@ start_refused() {
 printf 'desk-1 short\n' > bad; start_refused 3 "--operators-file bad: line 1: desk-1's token has fewer than 16 bytes" --operators-file bad
 printf '\n\nd\xc3\xa9sk %s\n' "$D1" > bad; start_refused 3 "--operators-file bad: line 3: a line is NAME TOKEN, NAME 1 to 32 of the characters" --operators-file bad
 printf 'a %s\nb %s\n' "$D1" "$D1" > bad; start_refused 3 "line 2: b's token is a's too \(line 1\)" --operators-file bad
-printf 'desk 1 %s\n' "$D1" > bad; start_refused 3 "line 1: a line is NAME TOKEN and nothing more: a name has no blank in it, and a token is one word of printable ASCII" --operators-file bad
+printf 'desk 1 %s\n' "$D1" > bad; start_refused 3 "line 1: text after desk's token: a line is NAME TOKEN and nothing more \(a name has no blank in it, a token is one word of printable ASCII, and a comment is a line of its own starting with #\)" --operators-file bad
 printf '# nobody\n' > bad; start_refused 3 "--operators-file bad: names no operator \(lines NAME TOKEN\), and no --token-file is given" --operators-file bad
 printf 'a %s\n' "$TOKEN" > bad; start_refused 3 "--operators-file bad: line 1: a's token is --token-file's" --operators-file bad --token-file token
 start_refused 3 "--operators-file missing: cannot be read: No such file or directory" --operators-file missing
@@ -207,6 +221,21 @@ as_op "$D2" GET "/v1/admin/accounts/$W"
 [ "$status" = 200 ] && [ "$(jget .balance.minor)" = 681 ] \
   && ok "desk-1 reads the balance: 10.00 + 2.50 - 1.00 + 0.25 - 0.05 + 0.01 + 0.10 - 5.00 (w1's credential)" \
   || fail "balance: $status $(cat resp.json)"
+stop_server
+# an operator removed by a restart (their line gone while offpayd was
+# stopped): their codes are voided by hand, by the name they were made
+# under; and a code made on the ledger directly, by its name
+printf 'desk-1 %s\n' "$D2" > ops
+start_server_ops_only
+as_op "$D2" POST /v1/admin/enrollments '{"currency":"EUR"}'
+run_cli 0 "^voided 1 unused enrollment code\(s\) made by desk-1$" -- \
+  "$OFFPAY" admin void-codes --db "$LEDGER" --by desk-1
+run_cli 0 "^voided 0 unused enrollment code\(s\) made by desk-1$" -- \
+  "$OFFPAY" admin void-codes --db "$LEDGER" --by desk-1
+"$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR --by "front desk" >/dev/null
+run_cli 0 '^\{"by":"front desk \(offpay admin\)","voided":1\}$' -- \
+  "$OFFPAY" admin void-codes --db "$LEDGER" --by "front desk (offpay admin)" --json
+run_cli 2 "admin void-codes: --by NAME is required" -- "$OFFPAY" admin void-codes --db "$LEDGER"
 stop_server
 start_server
 audits "operators by name"

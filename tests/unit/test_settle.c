@@ -6466,6 +6466,36 @@ static void test_who_booked_each_transfer(void)
     REQUIRE(n == 1);
     CHECK(strcmp(v[0].kind, "settle") == 0 && v[0].by[0] == '\0');
     free(v);
+    /* the unused enrollment codes made under a name are voided by it:
+     * desk-1's (expired at once: a wallet is refused), not another's */
+    {
+        char     c1[OFFPAY_ENROLL_CODE_CHARS + 1], c2[sizeof c1];
+        uint8_t  pk[OFFPAY_PK_BYTES], sk[OFFPAY_SK_BYTES];
+        uint64_t voided = 9, acct = 0;
+
+        REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
+        REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY,
+                                                T0 + 30, c1));
+        REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-2"));
+        REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY,
+                                                T0 + 30, c2));
+        CHECK_ERR(
+            offpay_ledger_enrollments_void_by(w.l, "desk-1", T0 + 40, &voided),
+            OFFPAY_OK);
+        CHECK(voided == 1);
+        CHECK_ERR(
+            offpay_ledger_enrollments_void_by(w.l, "desk-1", T0 + 41, &voided),
+            OFFPAY_OK);
+        CHECK(voided == 0);
+        CHECK_ERR(offpay_ledger_enrollments_void_by(w.l, "a\nb", T0, NULL),
+                  OFFPAY_EINVAL);
+        crypto_sign_keypair(pk, sk);
+        CHECK_ERR(offpay_ledger_enroll(w.l, pk, c1, T0 + 50, &acct, NULL),
+                  OFFPAY_EEXPIRED);
+        CHECK_ERR(offpay_ledger_enroll(w.l, pk, c2, T0 + 50, &acct, NULL),
+                  OFFPAY_OK);
+        REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
+    }
     /* one row each for the two booked under a name, none for the others */
     REQUIRE(
         sql_value(w.path, "SELECT COUNT(*) FROM booked_by", got, sizeof got));

@@ -24,3 +24,13 @@ CREATE TABLE booked_by (
   transfer @INT@ PRIMARY KEY REFERENCES transfers (id),
   who      TEXT NOT NULL CHECK (length(who) BETWEEN 1 AND 64)
 );
+
+-- Who made an enrollment code (the same names), so that the codes an
+-- operator made and no wallet used can be voided when the operator goes
+-- (offpay_ledger_enrollments_void_by; docs/operations.md §1): a code is
+-- a way into a payer's account. NULL for a code made without a name, or
+-- before this migration.
+ALTER TABLE enrollments ADD COLUMN made_by TEXT
+  CHECK (length(made_by) BETWEEN 1 AND 64);
+-- (voiding reads the table whole: codes are few, and it runs when an
+-- operator goes)
