@@ -31,7 +31,7 @@ static const char help[] =
     "            label-terminal, revoke-terminal, transfers, statement,\n"
     "            report, guarantee, balances, digest, refund, deposit,\n"
     "            withdraw, merchants, accounts, lists, backup, copy-ledger,\n"
-    "            unseal, skip-ids, marks, terminals, keys\n"
+    "            unseal, skip-ids, void-codes, marks, terminals, keys\n"
     "  verify-evidence  check a case's evidence file offline (root key only)\n"
     "  version   print the version\n"
     "\n"

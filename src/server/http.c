@@ -422,6 +422,34 @@ static int operator_of(srv_ctx *srv, const uint8_t got[32], char *name,
     return found;
 }
 
+void srv_operator_gone(srv_ctx *srv, const srv_operator *op)
+{
+    pthread_mutex_lock(&token_mu);
+    srv->cfg.former[srv->cfg.n_former % SRV_OPERATORS_MAX] = *op;
+    srv->cfg.n_former++;
+    pthread_mutex_unlock(&token_mu);
+}
+
+/* The name of the operator taken out whose token's hash is got into name
+ * (SRV_OPERATOR_NAME_MAX + 1 bytes); 0 when none was. */
+static int former_of(srv_ctx *srv, const uint8_t got[32], char *name)
+{
+    size_t n;
+    int    found = 0;
+
+    pthread_mutex_lock(&token_mu);
+    n = srv->cfg.n_former < SRV_OPERATORS_MAX ? srv->cfg.n_former
+                                              : SRV_OPERATORS_MAX;
+    for (size_t i = 0; i < n; i++)
+        if (sodium_memcmp(got, srv->cfg.former[i].hash, 32) == 0) {
+            snprintf(name, SRV_OPERATOR_NAME_MAX + 1, "%s",
+                     srv->cfg.former[i].name);
+            found = 1;
+        }
+    pthread_mutex_unlock(&token_mu);
+    return found;
+}
+
 int srv_operator_named(srv_ctx *srv, const char *name)
 {
     int found = 0;
@@ -622,7 +650,9 @@ static void log_refused_bearer(const srv_req *r, const conn_state *st)
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     static time_t          last;
     static unsigned long   more;
-    char                   peer[64];
+    char                   peer[64], name[SRV_OPERATOR_NAME_MAX + 1];
+    char                   what[128];
+    uint8_t                got[32];
     const char     *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
     struct timespec now;
     unsigned long   since;
@@ -639,13 +669,20 @@ static void log_refused_bearer(const srv_req *r, const conn_state *st)
     last = now.tv_sec;
     pthread_mutex_unlock(&mu);
     peer_of(r->conn, peer, sizeof peer);
+    if (bearer_hash(r, got) && former_of(r->srv, got, name))
+        snprintf(what, sizeof what,
+                 "the token of operator %s, taken out of --operators-file",
+                 name);
+    else
+        snprintf(what, sizeof what, "%s",
+                 h == NULL ? "no bearer token"
+                           : "a bearer token that is no operator's (never "
+                             "given, or taken out before offpayd started)");
+    sodium_memzero(got, sizeof got);
     srv_log("%s %s answered 401 UNAUTHORIZED to %s: %s (%lu more refused "
             "since the last such line; at most one a %d s)",
-            st->rt->method, st->rt->pattern, peer,
-            h == NULL ? "no bearer token"
-                      : "a bearer token that is no operator's (one taken out "
-                        "of --operators-file, or never given)",
-            since, UNAUTHORIZED_LOG_EVERY);
+            st->rt->method, st->rt->pattern, peer, what, since,
+            UNAUTHORIZED_LOG_EVERY);
 }
 
 /* One line per failure of the server's own, for the operator's log and

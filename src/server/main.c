@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -543,9 +544,10 @@ static void reload_operators(srv_ctx *srv, const char *path,
 
     if (v == NULL || read_operators(path, held, v, &n, why, sizeof why) != 0) {
         srv_log("SIGHUP: --operators-file %s: %s: the operators are "
-                "unchanged: every one in use before, one taken out of the "
-                "file too, is still let in",
-                path, v == NULL ? strerror(ENOMEM) : why);
+                "unchanged: every one in use before (%zu), one taken out "
+                "of the file too, is still let in",
+                path, v == NULL ? strerror(ENOMEM) : why,
+                old != NULL ? srv_operators_copy(srv, old) : (size_t)0);
         srv_metrics_operators(0, 0);
         sodium_free(v);
         return;
@@ -556,9 +558,11 @@ static void reload_operators(srv_ctx *srv, const char *path,
     for (size_t j = 0; j < n_old; j++) {
         int gone = 1;
 
+        /* a name written in another case is the same operator's */
         for (size_t i = 0; i < n; i++)
-            gone &= strcmp(v[i].name, old[j].name) != 0;
+            gone &= strcasecmp(v[i].name, old[j].name) != 0;
         if (gone) {
+            srv_operator_gone(srv, &old[j]);
             /* what they handed out goes with them: an enrollment code is
              * a way into a payer's account */
             offpay_ledger *l = srv_pool_get(srv->pool);
@@ -582,12 +586,14 @@ static void reload_operators(srv_ctx *srv, const char *path,
         }
     }
     for (size_t i = 0; i < n; i++) {
-        int seen = 0, same = 0;
+        int         seen = 0, same = 0;
+        const char *was = NULL;
 
         for (size_t j = 0; j < n_old; j++)
-            if (strcmp(v[i].name, old[j].name) == 0) {
+            if (strcasecmp(v[i].name, old[j].name) == 0) {
                 seen = 1;
                 same = sodium_memcmp(v[i].hash, old[j].hash, 32) == 0;
+                was = old[j].name;
             }
         if (!seen)
             srv_log("SIGHUP: operator %s added (%s, line %u)", v[i].name, path,
@@ -596,7 +602,11 @@ static void reload_operators(srv_ctx *srv, const char *path,
             srv_log("SIGHUP: operator %s has a new token (%s, line %u): the "
                     "one before is refused from now on",
                     v[i].name, path, v[i].line);
-        changes += !seen || !same;
+        if (seen && strcmp(was, v[i].name) != 0)
+            srv_log("SIGHUP: operator %s is written %s now (%s, line %u): "
+                    "what they book from now on is kept under %s",
+                    was, v[i].name, path, v[i].line, v[i].name);
+        changes += !seen || !same || strcmp(was, v[i].name) != 0;
     }
     sodium_free(v); /* wiped, old with it */
     if (changes == 0)

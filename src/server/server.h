@@ -146,6 +146,10 @@ typedef struct srv_config {
      * of srv_set_operators */
     srv_operator operators[SRV_OPERATORS_MAX];
     size_t       n_operators;
+    /* the last operators taken out (by SIGHUP), to name whose token a
+     * refused request bore; a ring of SRV_OPERATORS_MAX */
+    srv_operator former[SRV_OPERATORS_MAX];
+    size_t       n_former;
     /* /metrics: public (0), or for the bearer of this token or of the
      * operator's (1; --metrics-token-file) */
     int     metrics_auth;
@@ -712,6 +716,9 @@ void srv_set_metrics_token(srv_ctx *srv, const char *token);
 /* 1 when /metrics asks for a token and it is an operator's, whose name
  * goes into name (SRV_OPERATOR_NAME_MAX + 1 bytes). */
 int srv_metrics_token_is_operators(srv_ctx *srv, char *name);
+/* op was taken out of --operators-file: kept to name their token when a
+ * request still bears it (srv_operators_copy's lock). */
+void srv_operator_gone(srv_ctx *srv, const srv_operator *op);
 /* 1 when name is the name of an operator by name (letters' case aside). */
 int srv_operator_named(srv_ctx *srv, const char *name);
 /* 1 when the token whose hash is hash is one of --operators-file's, its

@@ -1242,6 +1242,8 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v10 "DROP TABLE terminal_labels" >/dev/null
   ledger_sql v10 "DROP TABLE booked_by" >/dev/null
+  ledger_sql v10 "DROP INDEX enrollments_made_by" >/dev/null
+  ledger_sql v10 "ALTER TABLE enrollments DROP COLUMN made_by" >/dev/null
   ledger_sql v10 "DROP TABLE refusals" >/dev/null
   ledger_sql v10 "DELETE FROM schema_version WHERE version >= 11" >/dev/null
   run_cli 0 "its audit passed" -- "$OFFPAY" admin backup --db "$work/v10.db" --out v10-bk.db
@@ -1353,6 +1355,8 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v12 "DROP TABLE terminal_labels" >/dev/null
   ledger_sql v12 "DROP TABLE booked_by" >/dev/null
+  ledger_sql v12 "DROP INDEX enrollments_made_by" >/dev/null
+  ledger_sql v12 "ALTER TABLE enrollments DROP COLUMN made_by" >/dev/null
   ledger_sql v12 "DROP TABLE refusals" >/dev/null
   ledger_sql v12 "ALTER TABLE credentials DROP COLUMN restore_floor" >/dev/null
   ledger_sql v12 "DELETE FROM schema_version WHERE version >= 13" >/dev/null
