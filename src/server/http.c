@@ -400,6 +400,22 @@ size_t srv_operators_copy(srv_ctx *srv, srv_operator *out)
     return n;
 }
 
+/* Whether one of v[0..n) has the token whose hash is got, its name then
+ * into name (cap bytes). Every one is compared, in constant time, whichever
+ * matches. The caller holds token_mu. */
+static int hash_among(const srv_operator *v, size_t n, const uint8_t got[32],
+                      char *name, size_t cap)
+{
+    int found = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (sodium_memcmp(got, v[i].hash, 32) == 0) {
+            snprintf(name, cap, "%s", v[i].name);
+            found = 1;
+        }
+    return found;
+}
+
 /* The operator whose token's hash is got, its name into name (n bytes);
  * 0 when none. Every token is compared, whichever matches. */
 static int operator_of(srv_ctx *srv, const uint8_t got[32], char *name,
@@ -413,11 +429,7 @@ static int operator_of(srv_ctx *srv, const uint8_t got[32], char *name,
         snprintf(name, n, "%s", SRV_TOKEN_OPERATOR);
         found = 1;
     }
-    for (size_t i = 0; i < srv->cfg.n_operators; i++)
-        if (sodium_memcmp(got, srv->cfg.operators[i].hash, 32) == 0) {
-            snprintf(name, n, "%s", srv->cfg.operators[i].name);
-            found = 1;
-        }
+    found |= hash_among(srv->cfg.operators, srv->cfg.n_operators, got, name, n);
     pthread_mutex_unlock(&token_mu);
     return found;
 }
@@ -434,18 +446,14 @@ void srv_operator_gone(srv_ctx *srv, const srv_operator *op)
  * (SRV_OPERATOR_NAME_MAX + 1 bytes); 0 when none was. */
 static int former_of(srv_ctx *srv, const uint8_t got[32], char *name)
 {
-    size_t n;
-    int    found = 0;
+    int found;
 
     pthread_mutex_lock(&token_mu);
-    n = srv->cfg.n_former < SRV_OPERATORS_MAX ? srv->cfg.n_former
-                                              : SRV_OPERATORS_MAX;
-    for (size_t i = 0; i < n; i++)
-        if (sodium_memcmp(got, srv->cfg.former[i].hash, 32) == 0) {
-            snprintf(name, SRV_OPERATOR_NAME_MAX + 1, "%s",
-                     srv->cfg.former[i].name);
-            found = 1;
-        }
+    found =
+        hash_among(srv->cfg.former,
+                   srv->cfg.n_former < SRV_OPERATORS_MAX ? srv->cfg.n_former
+                                                         : SRV_OPERATORS_MAX,
+                   got, name, SRV_OPERATOR_NAME_MAX + 1);
     pthread_mutex_unlock(&token_mu);
     return found;
 }
@@ -463,15 +471,11 @@ int srv_operator_named(srv_ctx *srv, const char *name)
 
 int srv_token_is_operators(srv_ctx *srv, const uint8_t hash[32], char *name)
 {
-    int found = 0;
+    int found;
 
     pthread_mutex_lock(&token_mu);
-    for (size_t i = 0; i < srv->cfg.n_operators; i++)
-        if (sodium_memcmp(hash, srv->cfg.operators[i].hash, 32) == 0) {
-            snprintf(name, SRV_OPERATOR_NAME_MAX + 1, "%s",
-                     srv->cfg.operators[i].name);
-            found = 1;
-        }
+    found = hash_among(srv->cfg.operators, srv->cfg.n_operators, hash, name,
+                       SRV_OPERATOR_NAME_MAX + 1);
     pthread_mutex_unlock(&token_mu);
     return found;
 }
