@@ -4615,11 +4615,12 @@ static int case_print(const offpay_case_info *c, const offpay_case_note *all,
 }
 
 /* `admin case CASE [--note|--close|--reopen TEXT]`: the step first, if
- * one is given (offpay_ledger_case_act), then the case and all its steps. */
+ * one is given (offpay_ledger_case_act), taken by by ("NAME (offpay
+ * admin)"), then the case and all its steps. */
 static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
                      const char *text, const char *by, int json)
 {
-    char             who[OFFPAY_CASE_AUTHOR_MAX + 1], when[32];
+    char             when[32];
     offpay_case_info c;
     offpay_case_note step, *v = NULL, *all = NULL;
     size_t           n = 0, total = 0;
@@ -4628,9 +4629,8 @@ static int case_show(offpay_ledger *l, uint64_t id, offpay_case_action act,
     offpay_err       rc = OFFPAY_OK;
 
     if (act != 0)
-        rc = offpay_ledger_case_act(l, id, act, text,
-                                    by != NULL ? by : login_name(who),
-                                    cli_now(), &step, &replayed);
+        rc = offpay_ledger_case_act(l, id, act, text, by, cli_now(), &step,
+                                    &replayed);
     if (rc == OFFPAY_OK || rc == OFFPAY_ECASE_CLOSED ||
         rc == OFFPAY_ECASE_OPEN) {
         offpay_err g = offpay_ledger_case(l, id, &c);
@@ -5363,7 +5363,7 @@ int cli_admin(int argc, char **argv)
     offpay_case_action act = 0;     /* case --note, --close, --reopen */
     const char        *act_text = NULL, *act_by = NULL;
     char               who[OFFPAY_CASE_AUTHOR_MAX + 1]; /* login_name's */
-    char               actor[OFFPAY_ACTOR_MAX + 1];
+    char               actor[OFFPAY_CASE_AUTHOR_MAX + sizeof ACTOR_SUFFIX];
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
@@ -5893,16 +5893,28 @@ int cli_admin(int argc, char **argv)
     rc = offpay_ledger_open(db, NULL, &l);
     if (rc != OFFPAY_OK)
         return cli_fail_at(NULL, "opening", shown, rc);
-    /* who books: each transfer keeps it (settlement.md §1), said to be
-     * offpay admin's claim, which no token checked */
+    /* who books: each transfer keeps it (settlement.md §1), and a case's
+     * step, said to be offpay admin's claim, which no token checked */
+    if (act_by != NULL && strcmp(cmd, "void-codes") != 0 &&
+        strlen(act_by) > OFFPAY_ACTOR_MAX - strlen(ACTOR_SUFFIX)) {
+        offpay_ledger_close(l);
+        return cli_usage_error(
+            "admin %s: --by is at most %u bytes on the "
+            "ledger (kept as 'NAME" ACTOR_SUFFIX "')",
+            cmd, OFFPAY_ACTOR_MAX - (unsigned)strlen(ACTOR_SUFFIX));
+    }
     snprintf(actor, sizeof actor, "%s" ACTOR_SUFFIX,
              act_by != NULL && strcmp(cmd, "void-codes") != 0
                  ? act_by
                  : login_name(who));
-    rc = offpay_ledger_set_actor(l, actor);
+    rc = strlen(actor) <= OFFPAY_ACTOR_MAX ? offpay_ledger_set_actor(l, actor)
+                                           : OFFPAY_EINVAL;
     if (rc != OFFPAY_OK) {
         offpay_ledger_close(l);
-        return cli_fail("opening", rc);
+        return cli_usage_error("admin %s: '%s' is no name a booking keeps "
+                               "(1 to %u bytes of text on one line): give "
+                               "--by NAME",
+                               cmd, actor, OFFPAY_ACTOR_MAX);
     }
     a.db = db;
     a.json = json;
@@ -5980,7 +5992,7 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "accounts") == 0)
         status = accounts(l, q.ref, &a);
     else if (strcmp(cmd, "case") == 0)
-        status = case_show(l, case_id, act, act_text, act_by, json);
+        status = case_show(l, case_id, act, act_text, actor, json);
     else
         status = evidence(l, &a, case_id);
     offpay_ledger_close(l);

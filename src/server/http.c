@@ -460,11 +460,17 @@ static int former_of(srv_ctx *srv, const uint8_t got[32], char *name)
 
 int srv_operator_named(srv_ctx *srv, const char *name)
 {
-    int found = 0;
+    int    found = 0;
+    size_t former;
 
     pthread_mutex_lock(&token_mu);
+    former = srv->cfg.n_former < SRV_OPERATORS_MAX ? srv->cfg.n_former
+                                                   : SRV_OPERATORS_MAX;
     for (size_t i = 0; i < srv->cfg.n_operators; i++)
         found |= strcasecmp(name, srv->cfg.operators[i].name) == 0;
+    for (size_t i = 0; i < former; i++)
+        found |= strcasecmp(name, srv->cfg.former[i].name) == 0 &&
+                 strcmp(srv->cfg.former[i].name, SRV_TOKEN_OPERATOR) != 0;
     pthread_mutex_unlock(&token_mu);
     return found;
 }
@@ -655,7 +661,7 @@ static void log_refused_bearer(const srv_req *r, const conn_state *st)
     static time_t          last;
     static unsigned long   more;
     char                   peer[64], name[SRV_OPERATOR_NAME_MAX + 1];
-    char                   what[128];
+    char                   what[192];
     uint8_t                got[32];
     const char     *h = r->header(r->conn, MHD_HTTP_HEADER_AUTHORIZATION);
     struct timespec now;
@@ -674,9 +680,15 @@ static void log_refused_bearer(const srv_req *r, const conn_state *st)
     pthread_mutex_unlock(&mu);
     peer_of(r->conn, peer, sizeof peer);
     if (bearer_hash(r, got) && former_of(r->srv, got, name))
-        snprintf(what, sizeof what,
-                 "the token of operator %s, taken out of --operators-file",
-                 name);
+        snprintf(what, sizeof what, "%s%s%s",
+                 strcmp(name, SRV_TOKEN_OPERATOR) == 0
+                     ? "--token-file's token before it was replaced"
+                     : "a token operator ",
+                 strcmp(name, SRV_TOKEN_OPERATOR) == 0 ? "" : name,
+                 strcmp(name, SRV_TOKEN_OPERATOR) == 0
+                     ? ""
+                     : " no longer has (taken out of --operators-file, or "
+                       "replaced)");
     else
         snprintf(what, sizeof what, "%s",
                  h == NULL ? "no bearer token"

@@ -456,6 +456,13 @@ static void reload_token(srv_ctx *srv, const char *opt, const char *path,
                 what, path);
         return;
     }
+    if (set == srv_set_token) { /* the old one, named if still tried */
+        srv_operator was = {SRV_TOKEN_OPERATOR, {0}, 0};
+
+        memcpy(was.hash, held, sizeof was.hash);
+        srv_operator_gone(srv, &was);
+        sodium_memzero(&was, sizeof was);
+    }
     set(srv, token);
     sodium_free(token); /* wiped */
     memcpy(held, hash, sizeof hash);
@@ -511,12 +518,14 @@ static int load_operators(srv_ctx *srv, const char *path, const uint8_t *held)
     srv_metrics_operators(1, n);
     names[0] = '\0';
     /* the names as a log line holds them (srv_log's 1,024 bytes) */
-    for (size_t i = 0; i < n && used < 700; i++)
+    size_t shown = 0;
+
+    for (; shown < n && used < 700; shown++)
         used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
-                                 i > 0 ? ", " : "", v[i].name);
+                                 shown > 0 ? ", " : "", v[shown].name);
     sodium_free(v); /* wiped */
     srv_log("operators from %s: %s%s", path, n > 0 ? names : "none",
-            used >= 700 ? ", …" : "");
+            shown < n ? ", …" : "");
     if (held != NULL)
         srv_log("--token-file and --operators-file are both given: whoever "
                 "holds --token-file's token books as \"operator token\", "
@@ -534,6 +543,46 @@ static int load_operators(srv_ctx *srv, const char *path, const uint8_t *held)
  * offpayd_operators_reload_refused_total counts it). Each operator added,
  * removed or given a new token is logged on a line of its own, so the
  * change is on record. */
+/* The codes who made and no wallet used, voided (reload_operators). */
+static offpay_err void_codes(srv_ctx *srv, const char *who, uint64_t *voided)
+{
+    offpay_ledger *l = srv_pool_get(srv->pool);
+    offpay_err     rc =
+        offpay_ledger_enrollments_void_by(l, who, srv_now(), voided);
+
+    srv_pool_put(srv->pool, l);
+    return rc;
+}
+
+/* The operators taken out at the last SIGHUP, whose codes are voided
+ * once more VOID_AGAIN_AFTER s later: a request of theirs that passed
+ * the token check before the SIGHUP may commit a code after the first
+ * voiding (a request commits within SRV_COMMIT_WITHIN of its time). */
+#define VOID_AGAIN_AFTER (SRV_COMMIT_WITHIN + 5)
+static srv_operator later[SRV_OPERATORS_MAX];
+static size_t       n_later;
+
+static void void_again(srv_ctx *srv)
+{
+    for (size_t i = 0; i < n_later; i++) {
+        uint64_t   voided = 0;
+        offpay_err rc = void_codes(srv, later[i].name, &voided);
+
+        if (rc != OFFPAY_OK)
+            srv_log("operator %s, removed: the enrollment codes their "
+                    "requests in flight at the SIGHUP made could NOT all be "
+                    "voided (%s): run offpay admin void-codes --by %s",
+                    later[i].name, offpay_errname(rc), later[i].name);
+        else if (voided > 0)
+            srv_log("operator %s, removed: %llu more unused enrollment "
+                    "code(s), made by their requests in flight at the "
+                    "SIGHUP, voided",
+                    later[i].name, (unsigned long long)voided);
+    }
+    sodium_memzero(later, sizeof later);
+    n_later = 0;
+}
+
 static void reload_operators(srv_ctx *srv, const char *path,
                              const uint8_t *held)
 {
@@ -562,15 +611,14 @@ static void reload_operators(srv_ctx *srv, const char *path,
         for (size_t i = 0; i < n; i++)
             gone &= strcasecmp(v[i].name, old[j].name) != 0;
         if (gone) {
+            uint64_t   voided = 0;
+            offpay_err rc;
+
             srv_operator_gone(srv, &old[j]);
             /* what they handed out goes with them: an enrollment code is
-             * a way into a payer's account */
-            offpay_ledger *l = srv_pool_get(srv->pool);
-            uint64_t       voided = 0;
-            offpay_err     rc = offpay_ledger_enrollments_void_by(
-                    l, old[j].name, srv_now(), &voided);
-
-            srv_pool_put(srv->pool, l);
+             * a way into a payer's account (and once more when their
+             * requests in flight now are done: void_again) */
+            rc = void_codes(srv, old[j].name, &voided);
             if (rc == OFFPAY_OK)
                 srv_log("SIGHUP: operator %s removed (%s): their token is "
                         "refused from now on; %llu unused enrollment "
@@ -579,9 +627,11 @@ static void reload_operators(srv_ctx *srv, const char *path,
             else
                 srv_log("SIGHUP: operator %s removed (%s): their token is "
                         "refused from now on; the enrollment codes they "
-                        "made could NOT be voided (%s): run offpay admin "
-                        "void-codes --by %s",
+                        "made could NOT all be voided (%s): run offpay "
+                        "admin void-codes --by %s",
                         old[j].name, path, offpay_errname(rc), old[j].name);
+            if (n_later < SRV_OPERATORS_MAX)
+                later[n_later++] = old[j];
             changes++;
         }
     }
@@ -598,10 +648,15 @@ static void reload_operators(srv_ctx *srv, const char *path,
         if (!seen)
             srv_log("SIGHUP: operator %s added (%s, line %u)", v[i].name, path,
                     v[i].line);
-        else if (!same)
+        else if (!same) {
             srv_log("SIGHUP: operator %s has a new token (%s, line %u): the "
-                    "one before is refused from now on",
+                    "one before is refused from now on (the enrollment "
+                    "codes they made are still theirs)",
                     v[i].name, path, v[i].line);
+            for (size_t j = 0; j < n_old; j++)
+                if (strcasecmp(v[i].name, old[j].name) == 0)
+                    srv_operator_gone(srv, &old[j]);
+        }
         if (seen && strcmp(was, v[i].name) != 0)
             srv_log("SIGHUP: operator %s is written %s now (%s, line %u): "
                     "what they book from now on is kept under %s",
@@ -1344,6 +1399,7 @@ int main(int argc, char **argv)
     srv_daemon         *d = NULL;
     sigset_t            sigs;
     time_t               next_release, next_marks, next_cases;
+    time_t               void_at = 0; /* void_again's time; 0: none */
     uint64_t            p;
     int                 rc, status = 3;
     offpay_err          err;
@@ -1516,6 +1572,8 @@ int main(int argc, char **argv)
             ts.tv_sec = next_marks > t.tv_sec ? next_marks - t.tv_sec : 0;
         if (next_cases - t.tv_sec < ts.tv_sec)
             ts.tv_sec = next_cases > t.tv_sec ? next_cases - t.tv_sec : 0;
+        if (void_at != 0 && void_at - t.tv_sec < ts.tv_sec)
+            ts.tv_sec = void_at > t.tv_sec ? void_at - t.tv_sec : 0;
         sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
@@ -1523,9 +1581,13 @@ int main(int argc, char **argv)
             if (o.token_file != NULL)
                 reload_token(&srv, "--token-file", o.token_file, "operator",
                              srv_set_token, token_held);
-            if (o.operators_file != NULL)
+            if (o.operators_file != NULL) {
                 reload_operators(&srv, o.operators_file,
                                  o.token_file != NULL ? token_held : NULL);
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                if (n_later > 0)
+                    void_at = t.tv_sec + VOID_AGAIN_AFTER;
+            }
             if (o.metrics_token_file != NULL)
                 reload_token(&srv, "--metrics-token-file", o.metrics_token_file,
                              "metrics", srv_set_metrics_token, metrics_held);
@@ -1533,6 +1595,10 @@ int main(int argc, char **argv)
             reload_issuer(&o, &srv, &iv, &old_keys);
         }
         clock_gettime(CLOCK_MONOTONIC, &t);
+        if (void_at != 0 && t.tv_sec >= void_at) {
+            void_again(&srv);
+            void_at = 0;
+        }
         if (o.release_every && t.tv_sec >= next_release) {
             release_due(srv.pool, (uint32_t)o.release_every);
             next_release = t.tv_sec + (time_t)o.release_every;

@@ -716,10 +716,12 @@ void srv_set_metrics_token(srv_ctx *srv, const char *token);
 /* 1 when /metrics asks for a token and it is an operator's, whose name
  * goes into name (SRV_OPERATOR_NAME_MAX + 1 bytes). */
 int srv_metrics_token_is_operators(srv_ctx *srv, char *name);
-/* op was taken out of --operators-file: kept to name their token when a
- * request still bears it (srv_operators_copy's lock). */
+/* op was taken out of --operators-file, or its token replaced (the
+ * token file's too, as SRV_TOKEN_OPERATOR): kept to name whose token a
+ * refused request still bears (srv_operators_copy's lock). */
 void srv_operator_gone(srv_ctx *srv, const srv_operator *op);
-/* 1 when name is the name of an operator by name (letters' case aside). */
+/* 1 when name is the name of an operator by name, or of one taken out
+ * since offpayd started (letters' case aside). */
 int srv_operator_named(srv_ctx *srv, const char *name);
 /* 1 when the token whose hash is hash is one of --operators-file's, its
  * operator's name into name as above. */

@@ -2982,9 +2982,10 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
     return once(s, SQL_ENROLL_ADD, bind_enroll, &e, NULL, NULL, NULL);
 }
 
-/* the unused codes one operator made (?5), expired at ?3 */
+/* the unused codes one operator made (?5, whatever its letters' case: a
+ * name written in another case is the same operator's), expired at ?3 */
 static const char SQL_ENROLL_VOID_BY[] =
-    "UPDATE enrollments SET expires_at = ?3 WHERE made_by = ?5"
+    "UPDATE enrollments SET expires_at = ?3 WHERE lower(made_by) = lower(?5)"
     " AND used_at IS NULL AND expires_at > ?3";
 
 static offpay_err s_enroll_void_by(offpay__store *s, const char *who,

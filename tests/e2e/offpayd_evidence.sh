@@ -224,7 +224,7 @@ run_cli 1 "case $CASE is open: only a closed case is reopened; nothing was added
 run_cli 0 "^case $CASE +double_spend .* OPEN$" -- \
   "$OFFPAY" admin cases --db "$LEDGER" --open
 run_cli 0 "^0 case\(s\)" -- "$OFFPAY" admin cases --db "$LEDGER" --closed
-run_cli 0 '^\{"case":\{"id":"'"$CASE"'",.*"closed_at":"[0-9T:-]+Z","resolution":"written off"\},"steps":\[.*\{"step":"[0-9]+","action":"close","text":"written off","by":"'"$(id -un)"'","at":"[0-9T:-]+Z"\}\],"step":"[0-9]+","replayed":false\}$' -- \
+run_cli 0 '^\{"case":\{"id":"'"$CASE"'",.*"closed_at":"[0-9T:-]+Z","resolution":"written off"\},"steps":\[.*\{"step":"[0-9]+","action":"close","text":"written off","by":"'"$(id -un)"' \(offpay admin\)","at":"[0-9T:-]+Z"\}\],"step":"[0-9]+","replayed":false\}$' -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "written off" --json
 run_cli 0 "resolution: written off" -- \
   "$OFFPAY" admin cases --server "$URL" --token-file token --closed
@@ -347,7 +347,7 @@ api POST "/v1/admin/cases/$CASE2/close" '{"resolution":"the guarantee covered 10
 run_cli 0 "^case $CASE2: note kept" -- \
   "$OFFPAY" admin case "$CASE2" --db "$LEDGER" --note "receipt filed"
 api GET "/v1/admin/cases/$CASE2"
-[ "$(jq -c '[.steps[] | .action + "/" + .by]' resp.json)" = "[\"close/fraud desk\",\"note/$(id -un)\"]" ] \
+[ "$(jq -c '[.steps[] | .action + "/" + .by]' resp.json)" = "[\"close/fraud desk\",\"note/$(id -un) (offpay admin)\"]" ] \
   && [ "$(jget .case.resolution)" = "the guarantee covered 10.00; the payer repaid it" ] \
   && ok "case $CASE2: its two steps, by each" || fail "case $CASE2: $(cat resp.json)"
 api GET "/v1/admin/cases?state=closed"

@@ -91,13 +91,13 @@ printf 'desk-1 %s\nfinance %s\n' "$D2" "$F1" > ops
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "SIGHUP: operator finance added" server.err && break; sleep 0.05; done
 grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from now on; 1 unused enrollment code(s) they made voided$" server.err \
-  && grep -q "SIGHUP: operator desk-1 has a new token (ops, line 1): the one before is refused from now on$" server.err \
+  && grep -q "SIGHUP: operator desk-1 has a new token (ops, line 1): the one before is refused from now on (the enrollment codes they made are still theirs)$" server.err \
   && grep -q "SIGHUP: operator finance added (ops, line 2)$" server.err \
   && ok "SIGHUP: the log says who was added, removed, and whose token changed" \
   || fail "SIGHUP: $(grep SIGHUP server.err)"
 as_op "$N1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "night-shift's token, removed"
-grep -qE "GET /v1/admin/accounts/\* answered 401 UNAUTHORIZED to 127\.0\.0\.1: the token of operator night-shift, taken out of --operators-file \(0 more refused since the last such line; at most one a 10 s\)$" server.err \
+grep -qE "GET /v1/admin/accounts/\* answered 401 UNAUTHORIZED to 127\.0\.0\.1: a token operator night-shift no longer has \(taken out of --operators-file, or replaced\) \(0 more refused since the last such line; at most one a 10 s\)$" server.err \
   && ok "the removed token tried: on the log, with whose it was" || fail "401 log: $(grep 401 server.err)"
 as_op "$D1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "desk-1's token before"
@@ -166,10 +166,14 @@ api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"Finance"}'
 expect_http 400 BAD_FIELD "the shared token taking a step as operator finance"
 [ "$(jget .hint)" = "by: Finance is an operator by name, whose steps are taken with their own token: name someone else, or leave by out" ] \
   && ok "its hint says finance takes steps with their own token" || fail "hint: $(jget .hint)"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"night-shift"}'
+expect_http 400 BAD_FIELD "the shared token taking a step as night-shift, taken out"
 run_cli 0 "  note +by night desk: on the phone" -- sh -c \
   "'$OFFPAY' admin case '$CASE' --server '$URL' --token-file token --note 'on the phone' --by 'night desk' && '$OFFPAY' admin case '$CASE' --db '$LEDGER'"
 # finance's name written in capitals: the same operator, renamed (their
-# codes are not voided), booking under the new spelling
+# codes are not voided, and are theirs still when they go)
+as_op "$F1" POST /v1/admin/enrollments '{"currency":"EUR"}'
+[ "$status" = 200 ] || fail "finance's code: $status"
 printf 'Finance %s\n' "$F1" > ops
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "operator finance is written Finance now" server.err && break; sleep 0.05; done
@@ -181,6 +185,8 @@ grep -q "SIGHUP: operator finance is written Finance now (ops, line 1): what the
 printf '# nobody by name\n' > ops
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "operator Finance removed" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: operator Finance removed (ops): their token is refused from now on; 1 unused enrollment code(s) they made voided$" server.err \
+  && ok "Finance removed: the code made as finance voided too" || fail "renamed codes: $(grep SIGHUP server.err | tail -2)"
 as_op "$F1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "finance removed by an empty file"
 api GET "/v1/admin/accounts/$W"

@@ -32,6 +32,7 @@ CREATE TABLE booked_by (
 -- before this migration.
 ALTER TABLE enrollments ADD COLUMN made_by TEXT
   CHECK (length(made_by) BETWEEN 1 AND 64);
--- the codes of one maker still open, for voiding them
-CREATE INDEX enrollments_made_by ON enrollments (made_by)
+-- the codes of one maker still open, for voiding them (a name written
+-- in another case is the same operator's)
+CREATE INDEX enrollments_made_by ON enrollments (lower(made_by))
   WHERE used_at IS NULL;
