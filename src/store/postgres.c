@@ -3479,8 +3479,7 @@ static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
     rc = run_sql(s,
                  "UPDATE enrollments SET expires_at = $2::bigint WHERE"
                  " lower(made_by) = lower($1::text) AND used_at IS NULL AND"
-                 " expires_at"
-                 " > $2::bigint",
+                 " expires_at > $2::bigint",
                  &p, &r);
     *n = rc == OFFPAY_OK ? strtoull(PQcmdTuples(r), NULL, 10) : 0;
     return rc;
