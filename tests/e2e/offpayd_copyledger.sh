@@ -183,7 +183,7 @@ snap pg
 for f in audit statement cases merchants accounts balances; do
   cmp -s "sqlite.$f" "pg.$f" && ok "the same $f" || fail "$f: $(cat "sqlite.$f") | $(cat "pg.$f")"
 done
-grep -q '"action":"note","at":[0-9]*,"by":"fraud desk","step":"[0-9]*","text":"payer reached"' pg.cases \
+grep -q '"action":"note","at":[0-9]*,"by":"fraud desk (offpay admin)","step":"[0-9]*","text":"payer reached"' pg.cases \
   && grep -q '"resolution":"wallet revoked; écrit au payeur"' pg.cases \
   && ok "the case's steps and resolution copied" || fail "case steps: $(cat pg.cases)"
 # new rows take the ids after the copied ones
