@@ -928,13 +928,16 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
     offpay_err rc;
 
     if (!l->newest_read || l->newest_shard != l->cur) {
-        uint32_t vouched = 0, upto = 0;
+        uint32_t vouched = 0, lo = 0, hi = 0;
 
         rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED, &vouched);
         if (rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND)
-            rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED_UPTO, &upto);
+            rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED_UPTO, &lo);
         if (rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND)
-            rc = l->ops->newest_after(l->store, upto, &l->newest_at);
+            rc = l->ops->mark_get(l->store, OFFPAY__MARK_VOUCHED_UPTO_HI, &hi);
+        if (rc == OFFPAY_OK || rc == OFFPAY_ENOTFOUND)
+            rc = l->ops->newest_after(l->store, (uint64_t)hi << 32 | lo,
+                                      &l->newest_at);
         if (rc != OFFPAY_OK)
             return rc;
         /* the transfers up to the one an operator vouched past (dated
@@ -3280,10 +3283,14 @@ static offpay_err vouch_tx(offpay_ledger *l, void *p)
     rc = l->ops->newest_transfer_at(l->store, &c->newest);
     if (rc == OFFPAY_OK)
         rc = l->ops->mark_put(l->store, OFFPAY__MARK_VOUCHED, c->now, 0);
+    /* an id of 64 bits in two marks of 32 (a shard's ids may lie past
+     * 2^32): the low half and the high one */
     if (rc == OFFPAY_OK)
-        rc = l->ops->mark_put(
-            l->store, OFFPAY__MARK_VOUCHED_UPTO,
-            (uint32_t)(c->upto > UINT32_MAX ? UINT32_MAX : c->upto), 0);
+        rc = l->ops->mark_put(l->store, OFFPAY__MARK_VOUCHED_UPTO,
+                              (uint32_t)c->upto, 0);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->mark_put(l->store, OFFPAY__MARK_VOUCHED_UPTO_HI,
+                              (uint32_t)(c->upto >> 32), 0);
     return rc;
 }
 

@@ -1074,8 +1074,10 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
 #define OFFPAY__MARK_RELEASE_SEEN "release_seen"
 #define OFFPAY__MARK_VOUCHED      "vouched"
 /* the highest transfer id on its shard when an operator vouched (an id,
- * in the mark's time column) */
-#define OFFPAY__MARK_VOUCHED_UPTO "vouched_upto"
+ * in the mark's time column, which holds 32 bits: its low 32 bits, and
+ * in vouched_upto_hi the high ones, absent for an id below 2^32) */
+#define OFFPAY__MARK_VOUCHED_UPTO    "vouched_upto"
+#define OFFPAY__MARK_VOUCHED_UPTO_HI "vouched_upto_hi"
 #define OFFPAY__MARK_GET_SQL(P1)  "SELECT at FROM clock_marks WHERE what = " P1
 #define OFFPAY__MARK_PUT_SQL(P1, P2, P3)                                       \
     "INSERT INTO clock_marks (what, at) VALUES (" P1 ", " P2 ")"               \
