@@ -43,7 +43,6 @@ if [ "$(id -u)" -eq 0 ]; then
   chown "$user" "$dir"
   as=(runuser -u "$user" --)
 fi
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 stop() {
   "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$dir"
@@ -51,9 +50,21 @@ stop() {
 trap stop EXIT
 "${as[@]}" "$bindir/initdb" -D "$dir/data" -U "$user" -A trust -E UTF8 \
     --no-sync >"$dir/initdb.log" 2>&1 || { cat "$dir/initdb.log" >&2; exit 1; }
-"${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start \
-    >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+# A free port, then the server on it: another test's server (CTest runs
+# several at once) may take the port between the two, so a start that
+# could not bind it tries another one, up to 5 times.
+started=0
+for _ in 1 2 3 4 5; do
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  if "${as[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on" start \
+      >/dev/null; then
+    started=1
+    break
+  fi
+  grep -q "Address already in use" "$dir/server.log" || break
+done
+[ "$started" = 1 ] || { cat "$dir/server.log" >&2; exit 1; }
 export OFFPAY_TEST_PG="postgresql://$user@127.0.0.1:$port/"
 OFFPAY_TEST_PG_PID=$(head -n 1 "$dir/data/postmaster.pid")
 export OFFPAY_TEST_PG_PID
