@@ -213,6 +213,89 @@ void offpay_ledger_set_next_kid(offpay_ledger *l, uint32_t next_kid);
  */
 offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
 
+/* ---- what operators did (032_operator_actions; since 0.31.0) -------- */
+
+/* Longest action name and detail kept, in bytes without the NUL. */
+#define OFFPAY_ACTION_NAME_MAX   32u
+#define OFFPAY_ACTION_DETAIL_MAX 128u
+
+/*
+ * An operator's action that books no transfer, kept in the action's own
+ * transaction when the handle names who acts (offpay_ledger_set_actor;
+ * docs/settlement.md §1, "What operators did"). The actions and their
+ * subjects:
+ *   create-account     a payer account       detail: its currency
+ *   register-merchant  the merchant          detail: its name
+ *   register-terminal  the terminal          detail: "merchant N"
+ *   issue-credential   the credential serial detail: "account N"
+ *   revoke-credential  the credential serial detail: the reason
+ *   revoke-wallet      its enrolled account  detail: the reason
+ *   revoke-terminal    the terminal          detail: the reason
+ *   close-merchant     the merchant
+ *   label-terminal     the terminal          detail: the label, none when
+ *                                            cleared
+ *   enroll-code        the account, 0 for a  detail: "new account, CUR"
+ *                      new one                      or none
+ *   void-codes         none                  detail: "N codes of NAME"
+ *   vouch-clock        none                  detail: the time vouched for
+ *   drop-marks         none
+ *   skip-ids           none                  detail: "by N"
+ * Only an action that changed something is kept (a revocation of what
+ * was revoked already is not). A booking is not an action here: its
+ * transfer keeps who booked it (offpay_account_transfer.by), and a
+ * case's step its author.
+ */
+typedef struct offpay_operator_action {
+    uint32_t at;    /* the clock of the program that did it */
+    uint32_t shard; /* the shard it is kept on (0 unsharded) */
+    uint64_t id;    /* its row on that shard */
+    char     who[OFFPAY_ACTOR_MAX + 1];
+    char     action[OFFPAY_ACTION_NAME_MAX + 1];
+    uint64_t subject;                              /* 0: the whole ledger */
+    char     detail[OFFPAY_ACTION_DETAIL_MAX + 1]; /* "": none */
+} offpay_operator_action;
+
+/* Which actions offpay_ledger_actions reads; zero for no bound. */
+typedef struct offpay_action_filter {
+    const char *who;     /* NULL or "": anyone; else the name, whatever
+                            its case */
+    const char *action;  /* NULL or "": any */
+    uint64_t    subject; /* 0: any */
+    uint32_t    from;    /* at >= from */
+    uint32_t    to;      /* at <= to; 0: no bound */
+    /* the last action of the page before (its at, shard and id), to read
+     * the next page: after_set 0 for the first */
+    int      after_set;
+    uint32_t after_at, after_shard;
+    uint64_t after_id;
+    size_t   max; /* 1..OFFPAY_ACTIONS_MAX; 0: OFFPAY_ACTIONS_MAX */
+} offpay_action_filter;
+
+/* Most actions offpay_ledger_actions gives at once. */
+#define OFFPAY_ACTIONS_MAX 10000u
+
+/*
+ * offpay_ledger_actions — the actions f selects, every shard's, in time
+ * order (at, then shard, then id), at most f->max: *out (malloc'd, free
+ * with free(); NULL when none) and *n; *more 1 when more follow (read
+ * them with after_* set to the last one's). Errors: OFFPAY_EINVAL (a
+ * malformed filter: who not a name set_actor takes, an action name of
+ * more than OFFPAY_ACTION_NAME_MAX bytes, max above OFFPAY_ACTIONS_MAX,
+ * to before from), the store's. Since 0.31.0.
+ */
+offpay_err offpay_ledger_actions(offpay_ledger              *l,
+                                 const offpay_action_filter *f,
+                                 offpay_operator_action **out, size_t *n,
+                                 int *more);
+
+/* The cursor text of action a ("AT.SHARD.ID"; at most
+ * OFFPAY_ACTION_CURSOR_MAX bytes with its NUL), and back: 1 when s is one
+ * (f's after_* then set), 0 when not. */
+#define OFFPAY_ACTION_CURSOR_MAX 48u
+void offpay_action_cursor(const offpay_operator_action *a,
+                          char out[OFFPAY_ACTION_CURSOR_MAX]);
+int  offpay_action_cursor_parse(const char *s, offpay_action_filter *f);
+
 /* ---- accounts ------------------------------------------------------ */
 
 /* Every function below that books a transfer (a deposit, a withdrawal, a

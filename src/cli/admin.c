@@ -122,6 +122,9 @@ static const char help[] =
     "       offpay admin terminals --db LEDGER [--merchant N] [--stale HOURS]\n"
     "                 [--json]\n"
     "       offpay admin keys --db LEDGER [--json]\n"
+    "       offpay admin actions --db LEDGER [--by NAME] [--action ACTION]\n"
+    "                    [--subject N] [--from UNIXTIME] [--to UNIXTIME]\n"
+    "                    [--after AT.SHARD.ID] [--limit N] [--json]\n"
     "\n"
     "The operator's commands on the settlement ledger (docs/settlement.md).\n"
     "LEDGER is offpayd's --db: a SQLite file, or a PostgreSQL URL such as\n"
@@ -419,6 +422,16 @@ static const char help[] =
     "            every credential not released (about 1.5 s a million on\n"
     "            SQLite). Over HTTP, with the trust bundle's keys: GET\n"
     "            /v1/admin/keys\n"
+    "  actions   what operators did that booked no transfer, in time\n"
+    "            order: accounts, merchants and terminals registered,\n"
+    "            credentials issued, credentials, wallets and terminals\n"
+    "            revoked (with the reason), merchants closed, terminals\n"
+    "            labelled, enrollment codes made and voided, the clock\n"
+    "            vouched for, marks dropped, ids skipped; each with when\n"
+    "            and by whom (offpayd: the operator whose token it was;\n"
+    "            offpay admin: 'NAME (offpay admin)'). A booking's name\n"
+    "            is on its transfer ('admin transfers'), a case step's on\n"
+    "            the case. Over HTTP: GET /v1/admin/actions\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
     "            the next terminal id --by N past where they stand (default\n"
@@ -474,16 +487,22 @@ static const char help[] =
     "                   withdraw, refund, release, enroll-code: who books\n"
     "                   (or makes the code: void-codes finds it), kept with\n"
     "                   each transfer as 'NAME (offpay admin)' ('admin\n"
-    "                   transfers' shows it); 1 to 64 bytes (a booking's:\n"
-    "                   49); default: the login name running the\n"
+    "                   transfers' shows it); revoke-wallet,\n"
+    "                   revoke-credential, revoke-terminal, label-terminal,\n"
+    "                   close-merchant, marks --drop, and the vouch and\n"
+    "                   the code of release and enroll-code: who acts,\n"
+    "                   kept as 'NAME (offpay admin)' ('admin actions'\n"
+    "                   shows it); 1 to 64 bytes (on the ledger: 49);\n"
+    "                   default: the login name running the\n"
     "                   command (through sudo, the user who ran sudo);\n"
     "                   case --server: the name of the operator whose\n"
     "                   token it is (offpayd refuses another for a\n"
     "                   named operator's token)\n"
     "  --after ID       cases, transfers, merchants, accounts, statement:\n"
-    "                   with an id above ID (paging)\n"
-    "  --limit N        cases, transfers, merchants, accounts: at most N\n"
-    "                   (default 100, at most 10000)\n"
+    "                   with an id above ID (paging); actions: after the\n"
+    "                   one a page's last line names ('more: --after ...')\n"
+    "  --limit N        cases, transfers, merchants, accounts, actions: at\n"
+    "                   most N (default 100, at most 10000)\n"
     "  --account N      revoke-wallet: the wallet's enrolled account;\n"
     "                   transfers, deposit, withdraw: the account;\n"
     "                   enroll-code: a lost wallet's account\n"
@@ -527,16 +546,26 @@ static const char help[] =
     "  --force          evidence: replace an existing FILE; unseal: take\n"
     "                   the seal off without comparing with the copy\n"
     "  --by N           skip-ids: how far (1 to 1000000000)\n"
-    "  --by NAME        void-codes: whose codes\n"
+    "  --by NAME        void-codes: whose codes; actions: whose actions\n"
+    "                   (the name in any case)\n"
+    "  --action ACTION  actions: of this kind only: create-account,\n"
+    "                   register-merchant, register-terminal,\n"
+    "                   issue-credential, revoke-credential, revoke-wallet,\n"
+    "                   revoke-terminal, close-merchant, label-terminal,\n"
+    "                   enroll-code, void-codes, vouch-clock, drop-marks,\n"
+    "                   skip-ids\n"
+    "  --subject N      actions: on this account, credential, terminal or\n"
+    "                   merchant only (with --action for one kind)\n"
     "  --drop           marks: remove every mark\n"
     "  --merchant N     terminals: of this merchant only; statement,\n"
     "                   close-merchant: the merchant\n"
-    "  --from UNIXTIME  statement, transfers, report, guarantee, balances:\n"
-    "                   the period's start (default 0)\n"
-    "  --to UNIXTIME    statement, transfers, report, guarantee, balances:\n"
-    "                   the period's end, included (default: statement,\n"
-    "                   report, guarantee and balances now, transfers no\n"
-    "                   end); digest: only the transfers dated until then\n"
+    "  --from UNIXTIME  statement, transfers, report, guarantee, balances,\n"
+    "                   actions: the period's start (default 0)\n"
+    "  --to UNIXTIME    statement, transfers, report, guarantee, balances,\n"
+    "                   actions: the period's end, included (default:\n"
+    "                   statement, report, guarantee and balances now,\n"
+    "                   transfers and actions no end); digest: only the\n"
+    "                   transfers dated until then\n"
     "  --upto ID        digest: the transfers up to this id (default: the\n"
     "                   last transfer mark)\n"
     "  --expect HEX     digest: the digest kept (64 hex digits): exit 0\n"
@@ -578,12 +607,12 @@ static const struct {
     {"case", "note close reopen by server token-file"},
     {"evidence", "bundle out force server token-file"},
     {"enroll-code", "currency expires ref account by"},
-    {"revoke-wallet", "account"},
+    {"revoke-wallet", "account by"},
     {"credential", "serial"},
-    {"revoke-credential", "serial reason"},
-    {"revoke-terminal", "terminal-id chain reason"},
-    {"label-terminal", "terminal-id label"},
-    {"close-merchant", "merchant"},
+    {"revoke-credential", "serial reason by"},
+    {"revoke-terminal", "terminal-id chain reason by"},
+    {"label-terminal", "terminal-id label by"},
+    {"close-merchant", "merchant by"},
     {"transfers", "account from to after limit"},
     {"statement", "merchant from to terminal after csv"},
     {"report", "from to by-day csv tz"},
@@ -600,9 +629,10 @@ static const struct {
     {"unseal", "into force"},
     {"skip-ids", "by"},
     {"void-codes", "by"},
-    {"marks", "drop"},
+    {"marks", "drop by"},
     {"terminals", "merchant stale"},
     {"keys", ""},
+    {"actions", "by action subject from to after limit"},
 };
 
 /* The length of the line at p, its newline included. */
@@ -3982,6 +4012,49 @@ static int void_codes(offpay_ledger *l, const char *by, int json)
     return EXIT_OK;
 }
 
+/* `admin actions`: what operators did that booked no transfer (settle.h,
+ * "what operators did"), in time order; its --json is GET
+ * /v1/admin/actions's answer. */
+static int actions(offpay_ledger *l, const offpay_action_filter *f, int json)
+{
+    offpay_operator_action *v = NULL;
+    size_t                  n = 0;
+    int                     more = 0;
+    char                    when[32], next[OFFPAY_ACTION_CURSOR_MAX];
+    offpay_err              rc;
+
+    rc = offpay_ledger_actions(l, f, &v, &n, &more);
+    if (rc != OFFPAY_OK)
+        return cli_fail("actions", rc);
+    if (json) {
+        json_t *doc = offpay__actions_json(v, n, more);
+
+        free(v);
+        return cli_print_json(doc, "actions");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *kind = offpay__action_subject_kind(v[i].action);
+
+        printf("%s  %s", cli_iso_time(v[i].at, when), v[i].action);
+        if (kind != NULL && v[i].subject != 0)
+            printf(" %s %llu", kind, (unsigned long long)v[i].subject);
+        if (v[i].detail[0] != '\0')
+            printf("  \"%s\"", v[i].detail);
+        printf("  by %s\n", v[i].who);
+    }
+    if (n == 0)
+        printf("no action kept in this period%s\n",
+               f->who != NULL || f->action != NULL || f->subject != 0
+                   ? " that matches"
+                   : "");
+    if (more) {
+        offpay_action_cursor(&v[n - 1], next);
+        printf("more: --after %s\n", next);
+    }
+    free(v);
+    return EXIT_OK;
+}
+
 /* `admin report`: the settlement report of GET /v1/admin/report over
  * every merchant (its --json is that answer with every merchant, or with
  * --by-day {"days": [one per day]}); --by-day cuts [from, to] at each
@@ -5331,6 +5404,8 @@ int cli_admin(int argc, char **argv)
         {"upto", required_argument, NULL, 'g'},
         {"expect", required_argument, NULL, 'E'},
         {"vouch", no_argument, NULL, 'Q'},
+        {"action", required_argument, NULL, 'W'},
+        {"subject", required_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
     static char    prog[] = "offpay admin";
@@ -5364,10 +5439,12 @@ int cli_admin(int argc, char **argv)
     const char        *act_text = NULL, *act_by = NULL;
     char               who[OFFPAY_CASE_AUTHOR_MAX + 1]; /* login_name's */
     char               actor[OFFPAY_CASE_AUTHOR_MAX + sizeof ACTOR_SUFFIX];
+    offpay_action_filter af; /* actions: --action, --subject, --after */
     int            json = 0, c, status, bad = 0;
     offpay_err     rc;
 
     memset(&a, 0, sizeof a);
+    memset(&af, 0, sizeof af);
     a.limit = 100;
     if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
@@ -5383,7 +5460,7 @@ int cli_admin(int argc, char **argv)
                                    "withdraw, "
                                    "merchants, accounts, lists, backup, "
                                    "copy-ledger, unseal, skip-ids, marks, "
-                                   "terminals, keys)");
+                                   "terminals, keys, actions)");
         fputs(help, stdout);
         fputs(cli_exit_help, stdout);
         return EXIT_OK;
@@ -5424,7 +5501,27 @@ int cli_admin(int argc, char **argv)
             a.f.since = (uint32_t)x;
             break;
         case 'a':
+            if (strcmp(cmd, "actions") == 0) {
+                if (!offpay_action_cursor_parse(optarg, &af))
+                    bad = cli_usage_error("admin actions: --after is the "
+                                          "'more: --after AT.SHARD.ID' of "
+                                          "the page before");
+                break;
+            }
             bad = parse_u64("--after", optarg, INT64_MAX, &a.f.after_id);
+            break;
+        case 'W':
+            af.action = optarg;
+            if (!offpay__action_name_ok(optarg))
+                bad = cli_usage_error("admin actions: --action is one of %s",
+                                      offpay__action_names_text);
+            break;
+        case 'J':
+            bad = parse_u64("--subject", optarg, INT64_MAX, &af.subject);
+            if (!bad && af.subject == 0)
+                bad = cli_usage_error("admin actions: --subject is an id from "
+                                      "1 (a serial, a terminal, a merchant "
+                                      "or an account)");
             break;
         case 'n':
             bad = parse_u64("--limit", optarg, 10000, &a.limit);
@@ -5596,7 +5693,9 @@ int cli_admin(int argc, char **argv)
             if (strcmp(cmd, "skip-ids") != 0) { /* --by NAME */
                 /* a booking's name carries ACTOR_SUFFIX */
                 unsigned max =
-                    strcmp(cmd, "case") == 0 || strcmp(cmd, "void-codes") == 0
+                    strcmp(cmd, "case") == 0 ||
+                            strcmp(cmd, "void-codes") == 0 ||
+                            strcmp(cmd, "actions") == 0
                         ? OFFPAY_CASE_AUTHOR_MAX
                         : OFFPAY_ACTOR_MAX - (unsigned)strlen(ACTOR_SUFFIX);
 
@@ -5895,7 +5994,10 @@ int cli_admin(int argc, char **argv)
         return cli_fail_at(NULL, "opening", shown, rc);
     /* who books: each transfer keeps it (settlement.md §1), and a case's
      * step, said to be offpay admin's claim, which no token checked */
+    /* (void-codes' and actions' --by name whose codes and actions, not
+     * who runs them) */
     if (act_by != NULL && strcmp(cmd, "void-codes") != 0 &&
+        strcmp(cmd, "actions") != 0 &&
         strlen(act_by) > OFFPAY_ACTOR_MAX - strlen(ACTOR_SUFFIX)) {
         offpay_ledger_close(l);
         return cli_usage_error(
@@ -5904,7 +6006,8 @@ int cli_admin(int argc, char **argv)
             cmd, OFFPAY_ACTOR_MAX - (unsigned)strlen(ACTOR_SUFFIX));
     }
     snprintf(actor, sizeof actor, "%s" ACTOR_SUFFIX,
-             act_by != NULL && strcmp(cmd, "void-codes") != 0
+             act_by != NULL && strcmp(cmd, "void-codes") != 0 &&
+                     strcmp(cmd, "actions") != 0
                  ? act_by
                  : login_name(who));
     rc = strlen(actor) <= OFFPAY_ACTOR_MAX ? offpay_ledger_set_actor(l, actor)
@@ -5987,7 +6090,16 @@ int cli_admin(int argc, char **argv)
     else if (strcmp(cmd, "deposit") == 0 || strcmp(cmd, "withdraw") == 0)
         status = move_money(l, account, &q, strcmp(cmd, "withdraw") == 0,
                             take_held, json);
-    else if (strcmp(cmd, "merchants") == 0)
+    else if (strcmp(cmd, "actions") == 0) {
+        af.who = act_by;
+        af.from = (uint32_t)from;
+        af.to = have_to ? (uint32_t)to : 0;
+        af.max = (size_t)a.limit;
+        status = have_to && from > to
+                     ? cli_usage_error("admin actions: --from is after --to "
+                                       "(unix times, both included)")
+                     : actions(l, &af, json);
+    } else if (strcmp(cmd, "merchants") == 0)
         status = merchants(l, &a);
     else if (strcmp(cmd, "accounts") == 0)
         status = accounts(l, q.ref, &a);

@@ -85,6 +85,8 @@ static const route routes[] = {
      1, "ref after limit", 0},
     {"GET", "/v1/admin/accounts/*", srv_account_get, AUTH_OPERATOR, BODY_NONE,
      1, NULL, 0},
+    {"GET", "/v1/admin/actions", srv_actions_list, AUTH_OPERATOR, BODY_NONE, 1,
+     "by action subject from to after limit", 0},
     {"GET", "/v1/admin/accounts/*/transfers", srv_account_transfers,
      AUTH_OPERATOR, BODY_NONE, 1, "from to after limit", 0},
     {"POST", "/v1/admin/accounts/*/deposit", srv_account_deposit, AUTH_OPERATOR,

@@ -547,8 +547,12 @@ static int load_operators(srv_ctx *srv, const char *path, const uint8_t *held)
 static offpay_err void_codes(srv_ctx *srv, const char *who, uint64_t *voided)
 {
     offpay_ledger *l = srv_pool_get(srv->pool);
-    offpay_err     rc =
-        offpay_ledger_enrollments_void_by(l, who, srv_now(), voided);
+    offpay_err     rc = offpay_ledger_set_actor(l, SRV_OPERATORS_FILE);
+
+    /* kept as what the operators file's SIGHUP did (the pool takes the
+     * name off the handle) */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_enrollments_void_by(l, who, srv_now(), voided);
 
     srv_pool_put(srv->pool, l);
     return rc;

@@ -127,6 +127,9 @@ typedef struct srv_pool srv_pool;
  * for what offpayd's release job books (031_booked_by) */
 #define SRV_TOKEN_OPERATOR "operator token"
 #define SRV_RELEASE_JOB    "offpayd release job"
+/* who voids a removed operator's codes at a SIGHUP (settle.h, "what
+ * operators did") */
+#define SRV_OPERATORS_FILE "offpayd operators file"
 
 typedef struct srv_operator {
     char     name[SRV_OPERATOR_NAME_MAX + 1];
@@ -818,6 +821,7 @@ void srv_guarantee(srv_req *r, srv_reply *out);
 void srv_guarantee_view(srv_req *r, srv_reply *out);
 void srv_merchant_new(srv_req *r, srv_reply *out);
 void srv_merchants_list(srv_req *r, srv_reply *out);
+void srv_actions_list(srv_req *r, srv_reply *out); /* actions.c */
 void srv_merchant_close(srv_req *r, srv_reply *out);
 void srv_statement(srv_req *r, srv_reply *out);
 void srv_report(srv_req *r, srv_reply *out); /* report.c */

@@ -428,8 +428,16 @@ struct skip_ctx {
 static offpay_err skip_tx(offpay_ledger *l, void *p)
 {
     struct skip_ctx *c = p;
+    char             by[32];
+    offpay_err       rc;
 
-    return l->ops->ids_skip(l->store, c->terminal, c->by, &c->next);
+    rc = l->ops->ids_skip(l->store, c->terminal, c->by, &c->next);
+    if (rc != OFFPAY_OK || c->terminal != 1)
+        return rc;
+    /* kept once, with the terminals' ids, on the directory */
+    snprintf(by, sizeof by, "by %llu", (unsigned long long)c->by);
+    return offpay__ledger_journal(l, offpay__time_clamp((uint64_t)time(NULL)),
+                                  "skip-ids", 0, by);
 }
 
 offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
@@ -1031,11 +1039,17 @@ static offpay_err account_tx(offpay_ledger *l, void *p)
 {
     struct account_ctx *c = p;
 
+    offpay_err rc;
+
     if (c->kind == OFFPAY_ACCOUNT_GUARANTEE)
         return l->ops->account_singleton(l->store, c->kind, c->currency, c->now,
                                          &c->id);
-    return l->ops->account_add(l->store, c->kind, c->currency, c->ref, c->now,
-                               &c->id);
+    rc = l->ops->account_add(l->store, c->kind, c->currency, c->ref, c->now,
+                             &c->id);
+    if (rc == OFFPAY_OK && c->kind == OFFPAY_ACCOUNT_WALLET)
+        rc = offpay__ledger_journal(l, c->now, "create-account", c->id,
+                                    offpay_currency_alpha(c->currency));
+    return rc;
 }
 
 /* The shard a new wallet account (and so its credentials) goes to: the
@@ -1736,6 +1750,9 @@ static offpay_err merchant_tx(offpay_ledger *l, void *p)
     if (rc == OFFPAY_OK)
         rc = l->ops->merchant_add(l->store, c->account, c->name, c->currency,
                                   c->now, &c->id);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_journal(l, c->now, "register-merchant", c->id,
+                                    c->name);
     return rc;
 }
 
@@ -1854,9 +1871,17 @@ offpay__terminal_add_in_tx(offpay_ledger *l, uint64_t merchant,
 static offpay_err terminal_tx(offpay_ledger *l, void *p)
 {
     struct terminal_ctx *c = p;
+    char                 merchant[32];
+    offpay_err           rc;
 
-    return offpay__terminal_add_in_tx(l, c->merchant, c->pk, c->expires, c->now,
-                                      c->bytes, &c->len, &c->cred);
+    rc = offpay__terminal_add_in_tx(l, c->merchant, c->pk, c->expires, c->now,
+                                    c->bytes, &c->len, &c->cred);
+    snprintf(merchant, sizeof merchant, "merchant %llu",
+             (unsigned long long)c->merchant);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_journal(l, c->now, "register-terminal",
+                                    c->cred.terminal_id, merchant);
+    return rc;
 }
 
 offpay_err
@@ -2352,8 +2377,13 @@ static offpay_err revoke_terminal_tx(offpay_ledger *l, void *p)
     rc = l->ops->terminal_get(l->store, c->id, &t);
     if (rc != OFFPAY_OK || t.revoked)
         return rc; /* revoking again changes nothing */
-    return l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0, 0,
-                                   c->reason);
+    rc = l->ops->terminal_revoke(l->store, c->id, c->now, c->how, 0, 0,
+                                 c->reason);
+    /* kept on the directory, whose revocation is the one that answers */
+    if (rc == OFFPAY_OK && l->cur == 0)
+        rc = offpay__ledger_journal(l, c->now, "revoke-terminal", c->id,
+                                    c->reason);
+    return rc;
 }
 
 /* The pre-pass's read: whether the shard holds the terminal revoked, and
@@ -2492,7 +2522,11 @@ static offpay_err merchant_close_tx(offpay_ledger *l, void *p)
     if (c->replayed)
         return OFFPAY_OK; /* the first time stays */
     c->closed_at = c->now;
-    return l->ops->merchant_close(l->store, c->merchant, c->now);
+    rc = l->ops->merchant_close(l->store, c->merchant, c->now);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_journal(l, c->now, "close-merchant", c->merchant,
+                                    NULL);
+    return rc;
 }
 
 offpay_err offpay_ledger_merchant_close(offpay_ledger *l, uint64_t merchant_id,
@@ -2830,12 +2864,21 @@ static offpay_err issue_tx(offpay_ledger *l, void *p)
         return rc;
     /* on another shard the key was read on shard 0 first: an enrolled
      * one's cases are checked here */
-    return offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
-                                    c->flags, c->expires, c->now, c->bytes,
-                                    &c->cred, &c->replayed,
-                                    l->cur == 0   ? issue_gate
-                                    : c->enrolled ? offpay__key_cases_gate
-                                                  : NULL);
+    rc = offpay__issue_once_in_tx(l, c->key, c->account, c->pk, c->limit,
+                                  c->flags, c->expires, c->now, c->bytes,
+                                  &c->cred, &c->replayed,
+                                  l->cur == 0   ? issue_gate
+                                  : c->enrolled ? offpay__key_cases_gate
+                                                : NULL);
+    if (rc == OFFPAY_OK && !c->replayed) {
+        char account[32];
+
+        snprintf(account, sizeof account, "account %llu",
+                 (unsigned long long)c->account);
+        rc = offpay__ledger_journal(l, c->now, "issue-credential",
+                                    c->cred.serial, account);
+    }
+    return rc;
 }
 
 offpay_err offpay_ledger_issue(offpay_ledger *l, uint64_t wallet_account,
@@ -2937,7 +2980,11 @@ static offpay_err revoke_tx(offpay_ledger *l, void *p)
         return OFFPAY_ENOT_ISSUED;
     if (rc != OFFPAY_OK || row.revoked)
         return rc;
-    return l->ops->cred_revoke(l->store, c->serial, c->reason, c->now);
+    rc = l->ops->cred_revoke(l->store, c->serial, c->reason, c->now);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_journal(l, c->now, "revoke-credential", c->serial,
+                                    c->reason);
+    return rc;
 }
 
 offpay_err offpay_ledger_revoke(offpay_ledger *l, uint64_t serial,
@@ -3291,6 +3338,13 @@ static offpay_err vouch_tx(offpay_ledger *l, void *p)
     if (rc == OFFPAY_OK)
         rc = l->ops->mark_put(l->store, OFFPAY__MARK_VOUCHED_UPTO_HI,
                               (uint32_t)(c->upto >> 32), 0);
+    /* each shard's vouch kept on that shard */
+    if (rc == OFFPAY_OK) {
+        char when[32];
+
+        rc = offpay__ledger_journal(l, c->now, "vouch-clock", 0,
+                                    offpay__unix_time_iso(c->now, when));
+    }
     return rc;
 }
 
@@ -3403,8 +3457,14 @@ struct marks_state_ctx {
 static offpay_err marks_state_tx(offpay_ledger *l, void *p)
 {
     struct marks_state_ctx *c = p;
+    offpay_err              rc;
 
-    return l->ops->marks_state(l->store, c->drop, c->out);
+    rc = l->ops->marks_state(l->store, c->drop, c->out);
+    /* each shard's drop kept on that shard */
+    if (rc == OFFPAY_OK && c->drop)
+        rc = offpay__ledger_journal(l, offpay__time_clamp((uint64_t)time(NULL)),
+                                    "drop-marks", 0, NULL);
+    return rc;
 }
 
 /* offpay_ledger_marks_state and _drop: shard by shard. */

@@ -86,6 +86,15 @@ static offpay_err code_tx(offpay_ledger *l, void *p)
         rc = l->ops->enroll_add(l->store, c->hash, c->currency, c->ref, c->now,
                                 c->expires, c->account,
                                 l->actor[0] != '\0' ? l->actor : NULL);
+    /* the code itself is never kept, only that one was made */
+    if (rc == OFFPAY_OK) {
+        char detail[32];
+
+        snprintf(detail, sizeof detail, "new account, %s",
+                 offpay_currency_alpha(c->currency));
+        rc = offpay__ledger_journal(l, c->now, "enroll-code", c->account,
+                                    c->account != 0 ? NULL : detail);
+    }
     return rc;
 }
 
@@ -161,8 +170,15 @@ struct void_by_ctx {
 static offpay_err void_by_tx(offpay_ledger *l, void *p)
 {
     struct void_by_ctx *c = p;
+    char                detail[OFFPAY_ACTION_DETAIL_MAX + 1];
+    offpay_err          rc;
 
-    return l->ops->enroll_void_by(l->store, c->who, c->now, &c->n);
+    rc = l->ops->enroll_void_by(l->store, c->who, c->now, &c->n);
+    if (rc != OFFPAY_OK || c->n == 0)
+        return rc;
+    snprintf(detail, sizeof detail, "%llu code%s of %s",
+             (unsigned long long)c->n, c->n == 1 ? "" : "s", c->who);
+    return offpay__ledger_journal(l, c->now, "void-codes", 0, detail);
 }
 
 offpay_err offpay_ledger_enrollments_void_by(offpay_ledger *l, const char *who,
@@ -1054,13 +1070,17 @@ static offpay_err lost_creds_tx(offpay_ledger *l, void *p)
 static offpay_err lost_tx(offpay_ledger *l, void *p)
 {
     struct lost_ctx *c = p;
+    uint64_t         account = 0;
     offpay_err       rc;
 
-    rc = l->ops->wallet_key_get(l->store, c->pk, c->account, c->key, NULL, NULL,
-                                NULL);
+    rc = l->ops->wallet_key_get(l->store, c->pk, c->account, c->key, &account,
+                                NULL, NULL);
     if (rc != OFFPAY_OK)
         return rc;
     rc = l->ops->wallet_key_revoke(l->store, c->key, c->now);
+    if (rc == OFFPAY_OK) /* (EEXISTS: revoked before) */
+        rc = offpay__ledger_journal(l, c->now, "revoke-wallet", account,
+                                    c->reason);
     if (rc != OFFPAY_OK && rc != OFFPAY_EEXISTS)
         return rc;
     return lost_creds_tx(l, c);

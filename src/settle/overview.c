@@ -407,6 +407,9 @@ static offpay_err label_tx(offpay_ledger *l, void *arg)
     rc = l->ops->terminal_get(l->store, c->terminal_id, &t);
     if (rc == OFFPAY_OK)
         rc = l->ops->terminal_label(l->store, c->terminal_id, c->label, c->now);
+    if (rc == OFFPAY_OK)
+        rc = offpay__ledger_journal(l, c->now, "label-terminal", c->terminal_id,
+                                    c->label);
     return rc;
 }
 

@@ -99,6 +99,34 @@ json_t *offpay__json_transfer(const offpay_account_transfer *t,
     return j;
 }
 
+json_t *offpay__actions_json(const offpay_operator_action *a, size_t n,
+                             int more)
+{
+    json_t *arr = json_array(), *j;
+    char    next[OFFPAY_ACTION_CURSOR_MAX];
+
+    for (size_t i = 0; arr != NULL && i < n; i++) {
+        j = json_pack(
+            "{s:I, s:s, s:s, s:o, s:o, s:I, s:o}", "at", (json_int_t)a[i].at,
+            "who", a[i].who, "action", a[i].action, "subject",
+            a[i].subject != 0 ? offpay__json_id(a[i].subject) : json_null(),
+            "detail",
+            a[i].detail[0] != '\0' ? json_string(a[i].detail) : json_null(),
+            "shard", (json_int_t)a[i].shard, "id", offpay__json_id(a[i].id));
+        if (j == NULL || json_array_append_new(arr, j) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    if (arr == NULL)
+        return NULL;
+    if (more && n > 0)
+        offpay_action_cursor(&a[n - 1], next);
+    return json_pack("{s:I, s:o, s:o}", "count", (json_int_t)n, "actions", arr,
+                     "next_after",
+                     more && n > 0 ? json_string(next) : json_null());
+}
+
 offpay_err offpay__credential_json(offpay_ledger *l, uint64_t serial,
                                    json_t **out)
 {

@@ -25,6 +25,19 @@ json_t *offpay__json_amount(int64_t minor, uint16_t currency);
  * a statement's movements give it. NULL: out of memory. */
 json_t *offpay__json_transfer(const offpay_account_transfer *t,
                               uint16_t                       currency);
+/* A page of operators' actions as GET /v1/admin/actions and `offpay
+ * admin actions --json` give it: {count, actions: [{at, who, action,
+ * subject, detail, shard, id}], next_after: the last one's cursor when
+ * more follow, else null}. NULL when out of memory. */
+/* 1 when name is an action offpay_ledger_actions can find (settle.h,
+ * "what operators did"); their names, comma-separated, for a hint. */
+int               offpay__action_name_ok(const char *name);
+extern const char offpay__action_names_text[];
+/* What an action's subject is ("account", "credential", "terminal",
+ * "merchant"), NULL for one on the whole ledger. */
+const char *offpay__action_subject_kind(const char *name);
+json_t     *offpay__actions_json(const offpay_operator_action *a, size_t n,
+                                 int more);
 /* One issuer key as GET /v1/admin/keys and `offpay admin keys --json`
  * give it (offpay_ledger_keys): the live terminals it signed, the first
  * ids of them, its credentials not released, and what retiring it now

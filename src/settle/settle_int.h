@@ -71,6 +71,17 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id);
 
+/* Inside the current transaction, on the store it runs on: keeps the
+ * action the handle's actor did (offpay_ledger_set_actor; settle.h,
+ * "what operators did"; 032_operator_actions) at at, on subject (0: the
+ * whole ledger), with detail (NULL or "": none; more than
+ * OFFPAY_ACTION_DETAIL_MAX bytes cut at a character); nothing when the
+ * handle names no one. Call it only once the action changed something.
+ * Errors: the store's. */
+offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
+                                  const char *action, uint64_t subject,
+                                  const char *detail);
+
 /* The audit's report of a store's facts; OFFPAY_EAUDIT when any count
  * other than the totals is non-zero (r filled either way). */
 offpay_err offpay__audit_report_from(const offpay__audit_facts *f,

@@ -259,6 +259,15 @@ typedef struct offpay__refusal_row {
 extern const char offpay__refusal_add_sql[];
 extern const char offpay__refusals_sql[];
 
+/* An operator's action (032_operator_actions): $1 at, $2 who, $3 action,
+ * $4 subject, $5 detail. And those after ($1 at, $2 id) up to $3 at, with
+ * $4 the action ('' any), $5 the subject (0 any), $6 the limit; in
+ * offpay__actions_who_sql, $6 the operator's name (any case) and $7 the
+ * limit; each row id, at, who, action, subject, detail. */
+extern const char offpay__action_add_sql[];
+extern const char offpay__actions_sql[];
+extern const char offpay__actions_who_sql[];
+
 /* A receipt a wallet uploaded (docs/settlement.md §7; 002_receipts.sql). */
 typedef struct offpay__receipt_row {
     uint64_t       id;
@@ -846,6 +855,18 @@ typedef struct offpay__store_ops {
     /* keeps a refusal (offpay__refusal_add_sql; one already kept for its
      * terminal and code: nothing) */
     offpay_err (*refusal_add)(offpay__store *s, const offpay__refusal_row *r);
+    /* keeps an operator's action (032_operator_actions;
+     * offpay__action_add_sql): a.subject 0 and a.detail "" as NULL */
+    offpay_err (*action_add)(offpay__store *s, const offpay_operator_action *a);
+    /* the actions f selects after (f->after_at, after_id) on this store,
+     * in (at, id) order, at most max (offpay__actions_sql; f->after_set is
+     * not read: from the start, after_at is f->from and after_id -1), each
+     * to fn (its shard field 0), which stops the walk by returning
+     * non-zero */
+    offpay_err (*actions)(offpay__store *s, const offpay_action_filter *f,
+                          uint32_t after_at, int64_t after_id, size_t max,
+                          int (*fn)(const offpay_operator_action *a, void *ctx),
+                          void *ctx);
     /* merchant's refusals uploaded in [from, to] (offpay__refusals_sql) */
     offpay_err (*refusals)(offpay__store *s, uint64_t merchant, uint32_t from,
                            uint32_t to,
@@ -1174,7 +1195,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(creds_lock) X(account_lock) \
     X(kind_totals) X(settle_buckets) X(terminal_stats) X(revoked_list) \
     X(terminal_report) X(terminal_report_get) X(terminal_label)              \
-        X(refusal_add) X(refusals)                                             \
+        X(refusal_add) X(refusals) X(action_add) X(actions)                                           \
         X(terminal_label_carry)                                                \
     X(enroll_add) X(enroll_get) X(enroll_void) X(enroll_void_by) \
     X(enroll_use) \

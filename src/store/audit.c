@@ -561,6 +561,23 @@ const char offpay__refusals_sql[] =
     "  AND p.terminal = f.terminal AND p.code_hash = f.code_hash)"
     " ORDER BY f.uploaded_at, f.id";
 
+/* What operators did (032_operator_actions), a period in time order
+ * through operator_actions_at, one operator's through
+ * operator_actions_who. */
+const char offpay__action_add_sql[] =
+    "INSERT INTO operator_actions (at, who, action, subject, detail)"
+    " VALUES ($1, $2, $3, $4, $5)";
+/* (SQLite numbers $N by first appearance: they appear in order) */
+#define ACTIONS_SELECT                                                         \
+    "SELECT id, at, who, action, subject, detail FROM operator_actions"        \
+    " WHERE at >= $1 AND (at > $1 OR id > $2) AND at <= $3"                    \
+    " AND (CAST($4 AS TEXT) = '' OR action = CAST($4 AS TEXT))"                \
+    " AND (CAST($5 AS BIGINT) = 0 OR subject = CAST($5 AS BIGINT))"
+const char offpay__actions_sql[] = ACTIONS_SELECT " ORDER BY at, id LIMIT $6";
+const char offpay__actions_who_sql[] =
+    ACTIONS_SELECT " AND lower(who) = lower(CAST($6 AS TEXT))"
+                   " ORDER BY at, id LIMIT $7";
+
 /* Terminal $1's label, through its primary key (029_terminal_labels). */
 const char offpay__terminal_label_set_sql[] =
     "INSERT INTO terminal_labels (terminal, label, set_at) VALUES ($1, $2, $3)"

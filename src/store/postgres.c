@@ -2115,6 +2115,12 @@ static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
                                    const char *label, uint32_t at);
 static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r);
+static offpay_err s_action_add(offpay__store                *s,
+                               const offpay_operator_action *a);
+static offpay_err
+s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
+          int64_t after_id, size_t                                     max,
+          int (*fn)(const offpay_operator_action *a, void *ctx), void *ctx);
 static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
                              uint32_t to,
                              int (*fn)(const offpay_refusal *r, void *ctx),
@@ -4304,6 +4310,57 @@ static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
         f.accepted_at = col_u32(res, i, 5);
         f.uploaded_at = col_u32(res, i, 6);
         if (fn(&f, ctx) != 0)
+            break;
+    }
+    return rc;
+}
+
+/* ---- what operators did (032_operator_actions) ---------------------- */
+
+static offpay_err s_action_add(offpay__store                *s,
+                               const offpay_operator_action *a)
+{
+    params    p = {0};
+    PGresult *res = NULL;
+
+    p_i64(&p, a->at);
+    p_text(&p, a->who);
+    p_text(&p, a->action);
+    p_opt(&p, a->subject);
+    p_text(&p, a->detail[0] != '\0' ? a->detail : NULL);
+    return run_sql(s, offpay__action_add_sql, &p, &res);
+}
+
+static offpay_err
+s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
+          int64_t after_id, size_t                                     max,
+          int (*fn)(const offpay_operator_action *a, void *ctx), void *ctx)
+{
+    int                    who = f->who != NULL && f->who[0] != '\0';
+    params                 p = {0};
+    PGresult              *res = NULL;
+    offpay_operator_action a;
+    offpay_err             rc;
+
+    p_i64(&p, after_at);
+    p_i64(&p, after_id);
+    p_i64(&p, f->to != 0 ? f->to : UINT32_MAX);
+    p_text(&p, f->action != NULL ? f->action : "");
+    p_u64(&p, f->subject);
+    if (who)
+        p_text(&p, f->who);
+    p_u64(&p, max);
+    rc = run_sql(s, who ? offpay__actions_who_sql : offpay__actions_sql, &p,
+                 &res);
+    for (int i = 0; rc == OFFPAY_OK && i < PQntuples(res); i++) {
+        memset(&a, 0, sizeof a);
+        a.id = col_u64(res, i, 0);
+        a.at = col_u32(res, i, 1);
+        col_text(res, i, 2, a.who, sizeof a.who);
+        col_text(res, i, 3, a.action, sizeof a.action);
+        a.subject = col_u64(res, i, 4);
+        col_text(res, i, 5, a.detail, sizeof a.detail);
+        if (fn(&a, ctx) != 0)
             break;
     }
     return rc;

@@ -1872,6 +1872,12 @@ static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
                              void *ctx);
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
                                          uint32_t to, uint32_t at);
+static offpay_err s_action_add(offpay__store                *s,
+                               const offpay_operator_action *a);
+static offpay_err
+s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
+          int64_t after_id, size_t                                     max,
+          int (*fn)(const offpay_operator_action *a, void *ctx), void *ctx);
 static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest);
 static offpay_err s_cred_kids(offpay__store *s, uint32_t now,
                               offpay__cred_kid_row *out, size_t max, size_t *n,
@@ -3882,6 +3888,71 @@ static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
     sqlite3_bind_int64(st, 2, from);
     sqlite3_bind_int64(st, 3, to);
     return walk(st, refusal_row, &w);
+}
+
+/* ---- what operators did (032_operator_actions) ---------------------- */
+
+static offpay_err s_action_add(offpay__store                *s,
+                               const offpay_operator_action *a)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__action_add_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, a->at);
+    bind_text(st, 2, a->who);
+    bind_text(st, 3, a->action);
+    bind_opt(st, 4, a->subject);
+    bind_text(st, 5, a->detail[0] != '\0' ? a->detail : NULL);
+    rc = run(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+struct action_walk {
+    int (*fn)(const offpay_operator_action *a, void *ctx);
+    void *ctx;
+};
+
+static void action_row(sqlite3_stmt *st, void *arg, int *stop)
+{
+    struct action_walk    *w = arg;
+    offpay_operator_action a;
+
+    memset(&a, 0, sizeof a);
+    a.id = col_u64(st, 0);
+    a.at = col_u32(st, 1);
+    col_text(st, 2, a.who, sizeof a.who);
+    col_text(st, 3, a.action, sizeof a.action);
+    a.subject = col_u64(st, 4);
+    col_text(st, 5, a.detail, sizeof a.detail);
+    *stop = w->fn(&a, w->ctx) != 0;
+}
+
+static offpay_err
+s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
+          int64_t after_id, size_t                                     max,
+          int (*fn)(const offpay_operator_action *a, void *ctx), void *ctx)
+{
+    struct action_walk w = {fn, ctx};
+    int                who = f->who != NULL && f->who[0] != '\0';
+    sqlite3_stmt      *st = NULL;
+    offpay_err         rc = prepare(
+                s, who ? offpay__actions_who_sql : offpay__actions_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    sqlite3_bind_int64(st, 1, after_at);
+    sqlite3_bind_int64(st, 2, after_id);
+    sqlite3_bind_int64(st, 3, f->to != 0 ? f->to : UINT32_MAX);
+    sqlite3_bind_text(st, 4, f->action != NULL ? f->action : "", -1,
+                      SQLITE_TRANSIENT);
+    bind_u64(st, 5, f->subject);
+    if (who)
+        sqlite3_bind_text(st, 6, f->who, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, who ? 7 : 6, (sqlite3_int64)max);
+    return walk(st, action_row, &w);
 }
 
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,

@@ -19,6 +19,9 @@
 # SIGHUP with a file naming nobody                  --token-file's alone
 # start-up with a bad file, or with neither option  exit 3 / 2, and why
 # offpayd with --operators-file only                --token-file's token refused
+# GET /v1/admin/actions, offpay admin actions       who revoked, registered,
+#                                                   labelled, voided codes;
+#                                                   filters, pages, refusals
 # `offpay admin audit` passes at the end.
 source "$(dirname "$0")/offpayd_lib.sh"
 
@@ -144,7 +147,7 @@ grep -q "SIGHUP: --operators-file ops: line 2: rogue's token is --token-file's: 
 
 # the cases: a named operator's step is theirs; "by" cannot name another
 new_merchant "Kiosk A"; new_terminal ta "$MERCHANT"
-new_merchant "Kiosk B"; new_terminal tb "$MERCHANT"
+new_merchant "Kiosk B"; new_terminal tb "$MERCHANT"; TB=$TID
 new_wallet w1 "$W" 5.00
 c=$(pay w1 1.00)
 accept ta "$c" 1.00 && accept tb "$c" 1.00 || fail "accepted at two terminals"
@@ -251,6 +254,71 @@ run_cli 0 "^voided 0 unused enrollment code\(s\) made by desk-1$" -- \
 run_cli 0 '^\{"by":"front desk \(offpay admin\)","voided":1\}$' -- \
   "$OFFPAY" admin void-codes --db "$LEDGER" --by "front desk (offpay admin)" --json
 run_cli 2 "admin void-codes: --by NAME is required" -- "$OFFPAY" admin void-codes --db "$LEDGER"
+stop_server
+
+# what operators did that booked no transfer is kept with who did it and
+# when (settlement.md §1, "What operators did"): over HTTP by the token
+# offpayd matched, on the ledger as 'NAME (offpay admin)', a SIGHUP's
+# voiding as offpayd's operators file
+start_server --operators-file ops
+as_op "$D2" POST "/v1/admin/terminals/$TB/revoke" '{"reason":"till stolen"}'
+[ "$status" = 200 ] || fail "desk-1 revokes terminal $TB: $status $(cat resp.json)"
+as_op "$D2" POST "/v1/admin/terminals/$TB/revoke" '{"reason":"again"}'
+[ "$status" = 200 ] || fail "revoked again: $status $(cat resp.json)"
+new_wallet w2 "$W" 1.00   # (w1's credential was revoked by its case)
+run_cli 0 "^credential $SERIAL \(account [0-9]+\) revoked at" -- "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$SERIAL" \
+    --reason "card lost" --by "risk desk"
+api GET "/v1/admin/actions?subject=$TB&action=revoke-terminal"
+[ "$status" = 200 ] && [ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["desk-1","till stolen"]]' ] \
+  && ok "terminal $TB's revocation: by desk-1, till stolen (its second changed nothing: not kept)" \
+  || fail "revoke-terminal: $status $(cat resp.json)"
+api GET "/v1/admin/actions?action=void-codes"
+[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","1 code of night-shift"],["offpayd operators file","1 code of Finance"],["'"$me"' (offpay admin)","1 code of desk-1"],["'"$me"' (offpay admin)","1 code of front desk (offpay admin)"]]' ] \
+  && ok "the codes voided: at the two SIGHUPs, and by hand (the run that voided none not kept)" \
+  || fail "void-codes: $(cat resp.json)"
+api GET "/v1/admin/actions?action=register-merchant"
+[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["operator token","Kiosk A"],["operator token","Kiosk B"]]' ] \
+  && ok "the merchants registered by the token file's holder" || fail "register-merchant: $(cat resp.json)"
+run_cli 0 "^[0-9T:-]+Z  revoke-credential credential $SERIAL  \"card lost\"  by risk desk \(offpay admin\)$" -- \
+  "$OFFPAY" admin actions --db "$LEDGER" --action revoke-credential
+run_cli 0 "^[0-9T:-]+Z  label-terminal terminal [0-9]+  \"gate 2\"  by $me \(offpay admin\)$" -- sh -c \
+  "'$OFFPAY' admin label-terminal --db '$LEDGER' --terminal-id '$TB' --label 'gate 2' >/dev/null && '$OFFPAY' admin actions --db '$LEDGER' --by '$me (OFFPAY ADMIN)' --action label-terminal"
+# the same page over HTTP and from the ledger; then a page at a time
+api GET "/v1/admin/actions?by=DESK-1"
+"$OFFPAY" admin actions --db "$LEDGER" --by desk-1 --json > cli.json
+[ "$status" = 200 ] && jq -e --slurpfile c cli.json '. == $c[0] and .count >= 2 and ([.actions[].who] | unique) == ["desk-1"]' resp.json >/dev/null \
+  && ok "desk-1's actions (named in any case): the same from offpayd and the ledger" \
+  || fail "by desk-1: $(cat resp.json) | $(cat cli.json)"
+api GET "/v1/admin/actions?limit=1000"; ALL=$(jq -c '[.actions[] | [.at, .action, .subject]]' resp.json)
+N=$(jget .count)
+pages=0; got='[]'; q="limit=3"
+while :; do
+  api GET "/v1/admin/actions?$q"; pages=$((pages + 1))
+  got=$(jq -c --argjson g "$got" '$g + [.actions[] | [.at, .action, .subject]]' resp.json)
+  next=$(jget .next_after); [ "$next" != null ] && [ "$pages" -lt 50 ] || break
+  q="limit=3&after=$next"
+done
+[ "$got" = "$ALL" ] && [ "$pages" = $(( (N + 2) / 3 )) ] && [ "$N" -ge 10 ] \
+  && ok "$N actions, $pages pages of 3: the same, in the same order" || fail "pages: $pages $got | $ALL"
+last=$("$OFFPAY" admin actions --db "$LEDGER" --limit 3 | tail -1)
+[[ "$last" =~ ^more:\ --after\ [0-9]+\.0\.[0-9]+$ ]] \
+  && "$OFFPAY" admin actions --db "$LEDGER" --limit 1000 --after "${last#more: --after }" | grep -c . \
+     | grep -qx "$((N - 3))" \
+  && ok "admin actions: 'more: --after', and the rest after it" || fail "cli pages: $last"
+api GET "/v1/admin/actions?action=revoke-termial"
+expect_http 400 BAD_PARAMETER "an action not known"
+[[ "$(jget .hint)" == "action: one of create-account, register-merchant, "* ]] \
+  && ok "its hint names the actions" || fail "hint: $(jget .hint)"
+api GET "/v1/admin/actions?after=12.0"
+expect_http 400 BAD_PARAMETER "a cursor not a page's"
+api GET "/v1/admin/actions?by=a%0Ab"
+expect_http 400 BAD_PARAMETER "a name of two lines"
+api GET "/v1/admin/actions?kind=x"
+expect_http 400 BAD_PARAMETER "a parameter it does not take"
+run_cli 2 "admin actions: --action is one of create-account" -- \
+  "$OFFPAY" admin actions --db "$LEDGER" --action nope
+run_cli 2 "admin actions: --after is the 'more: --after AT.SHARD.ID'" -- \
+  "$OFFPAY" admin actions --db "$LEDGER" --after 5
 stop_server
 start_server
 audits "operators by name"

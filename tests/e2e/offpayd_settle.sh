@@ -1242,6 +1242,7 @@ if [ "$BACKEND" = sqlite ]; then
   ledger_sql v10 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v10 "DROP TABLE terminal_labels" >/dev/null
   ledger_sql v10 "DROP TABLE booked_by" >/dev/null
+  ledger_sql v10 "DROP TABLE operator_actions" >/dev/null
   ledger_sql v10 "DROP INDEX enrollments_made_by" >/dev/null
   ledger_sql v10 "ALTER TABLE enrollments DROP COLUMN made_by" >/dev/null
   ledger_sql v10 "DROP TABLE refusals" >/dev/null
@@ -1355,6 +1356,7 @@ if [ "$BACKEND" = postgres ]; then
   ledger_sql v12 "ALTER TABLE terminal_reports DROP COLUMN pending_amount" >/dev/null
   ledger_sql v12 "DROP TABLE terminal_labels" >/dev/null
   ledger_sql v12 "DROP TABLE booked_by" >/dev/null
+  ledger_sql v12 "DROP TABLE operator_actions" >/dev/null
   ledger_sql v12 "DROP INDEX enrollments_made_by" >/dev/null
   ledger_sql v12 "ALTER TABLE enrollments DROP COLUMN made_by" >/dev/null
   ledger_sql v12 "DROP TABLE refusals" >/dev/null

@@ -6555,6 +6555,248 @@ static void test_who_booked_each_transfer(void)
     drop_world(&w);
 }
 
+/* The actions of a ledger read with f (REQUIRE'd), as "action subject
+ * detail|" for each, into buf; their count. */
+static size_t actions_text(offpay_ledger *l, const offpay_action_filter *f,
+                           char *buf, size_t cap, int *more)
+{
+    offpay_operator_action *v = NULL;
+    size_t                  n = 0, at = 0;
+
+    buf[0] = '\0';
+    CHECK_ERR(offpay_ledger_actions(l, f, &v, &n, more), OFFPAY_OK);
+    for (size_t i = 0; i < n && at < cap; i++)
+        at += (size_t)snprintf(buf + at, cap - at, "%s %llu %s|", v[i].action,
+                               (unsigned long long)v[i].subject, v[i].detail);
+    free(v);
+    return n;
+}
+
+/* What operators did that books no transfer is kept with who did it, in
+ * the action's own transaction (settlement.md §1, "What operators did";
+ * 032_operator_actions): each action once it changed something, none
+ * again for what was done already, none without a name; read back in
+ * time order, by name in any case, by action and subject, a period and a
+ * page at a time; on a sharded ledger, each shard's in one order. */
+static void test_operators_actions_kept(void)
+{
+    world                    w;
+    offpay_action_filter     f;
+    offpay_operator_action  *v = NULL;
+    uint64_t                 acct = 0, merchant = 0, macct = 0, n64 = 0;
+    uint32_t                 ahead = 0;
+    offpay_terminal_cred     tc;
+    uint8_t                  cred_bytes[OFFPAY_WALLET_CRED_BYTES];
+    offpay_wallet_cred       cred2;
+    char                     code[OFFPAY_ENROLL_CODE_CHARS + 1], got[2048];
+    char                     cursor[OFFPAY_ACTION_CURSOR_MAX], first[2048];
+    offpay_ledger_marks_info marks[OFFPAY_SHARDS_MAX];
+    size_t                   n = 0, shards = 0;
+    int                      more = 0;
+
+    REQUIRE_OK(make_world(&w, CENTS(100), CENTS(50)));
+    memset(&f, 0, sizeof f);
+    /* the world was made by a handle naming no one: nothing kept */
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 0 && !more);
+
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
+    REQUIRE_OK(
+        offpay_ledger_wallet_account(w.l, EUR, "payer-2", T0 + 1, &acct));
+    REQUIRE_OK(offpay_ledger_merchant_add(w.l, "Cafe D", EUR, T0 + 2, &merchant,
+                                          &macct));
+    REQUIRE_OK(add_terminal(&w, 0, T0 + 365 * DAY, T0 + 3, &tc));
+    REQUIRE_OK(
+        offpay_ledger_deposit(w.l, acct, CENTS(20), "cash", T0 + 4, NULL));
+    REQUIRE_OK(offpay_ledger_issue(w.l, acct, w.wallet.pk, CENTS(10),
+                                   OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY,
+                                   T0 + 5, cred_bytes, &cred2));
+    REQUIRE_OK(
+        offpay_ledger_terminal_label(w.l, tc.terminal_id, "gate 4", T0 + 6));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, cred2.serial, "card lost", T0 + 7));
+    /* again: nothing changes, nothing kept */
+    REQUIRE_OK(offpay_ledger_revoke(w.l, cred2.serial, "card lost", T0 + 8));
+    REQUIRE_OK(offpay_ledger_terminal_revoke_why(w.l, tc.terminal_id,
+                                                 "stolen till", T0 + 9));
+    REQUIRE_OK(offpay_ledger_terminal_revoke(w.l, tc.terminal_id, T0 + 10));
+    /* another's name: the merchant's closing revokes its terminal too */
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, "Desk-2"));
+    REQUIRE_OK(offpay_ledger_merchant_close(w.l, w.merchant[1], T0 + 11, NULL,
+                                            NULL, NULL));
+    REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, "new payer", T0 + DAY,
+                                            T0 + 12, code));
+    REQUIRE_OK(offpay_ledger_enrollments_void_by(w.l, "desk-2", T0 + 13, &n64));
+    CHECK(n64 == 1);
+    REQUIRE_OK(offpay_ledger_clock_vouch(w.l, T0 + 14, &ahead));
+    REQUIRE_OK(
+        offpay_ledger_marks_drop(w.l, marks, OFFPAY_SHARDS_MAX, &shards));
+    /* no name: a revocation kept nowhere */
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
+    REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, NULL, T0 + 15));
+
+    snprintf(first, sizeof first,
+             "create-account %llu EUR|register-merchant %llu Cafe D|"
+             "register-terminal %u merchant %llu|issue-credential %llu "
+             "account %llu|label-terminal %u gate 4|revoke-credential %llu "
+             "card lost|revoke-terminal %u stolen till|close-merchant %llu |"
+             "revoke-terminal %u merchant closed|enroll-code 0 new account, "
+             "EUR|void-codes 0 1 code of desk-2|vouch-clock 0 "
+             "2026-05-28T20:26:54Z|drop-marks 0 |",
+             (unsigned long long)acct, (unsigned long long)merchant,
+             tc.terminal_id, (unsigned long long)w.merchant[0],
+             (unsigned long long)cred2.serial, (unsigned long long)acct,
+             tc.terminal_id, (unsigned long long)cred2.serial, tc.terminal_id,
+             (unsigned long long)w.merchant[1], w.terminal[1]);
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 13 && !more);
+    CHECK(strcmp(got, first) == 0);
+    if (strcmp(got, first) != 0)
+        fprintf(stderr, "got  %s\nwant %s\n", got, first);
+    /* who and when */
+    REQUIRE_OK(offpay_ledger_actions(w.l, &f, &v, &n, &more));
+    REQUIRE(n == 13);
+    CHECK(strcmp(v[0].who, "desk-1") == 0 && v[0].at == T0 + 1 &&
+          v[0].shard == 0);
+    CHECK(strcmp(v[7].who, "Desk-2") == 0 && v[7].at == T0 + 11);
+    free(v);
+
+    /* by name, whatever its case; by action; by subject; a period */
+    f.who = "DESK-2";
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 6);
+    f.who = NULL;
+    f.action = "revoke-terminal";
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 2);
+    f.subject = w.terminal[1];
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 1 &&
+          strstr(got, "merchant closed") != NULL);
+    f.action = NULL;
+    f.subject = 0;
+    f.from = T0 + 5;
+    f.to = T0 + 7;
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 3 &&
+          strncmp(got, "issue-credential", 16) == 0);
+    f.from = f.to = 0;
+
+    /* a page at a time, through the cursor, gives the same in order */
+    {
+        char   all[2048] = "";
+        size_t pages = 0;
+
+        f.max = 4;
+        do {
+            size_t k = actions_text(w.l, &f, got, sizeof got, &more);
+
+            strncat(all, got, sizeof all - strlen(all) - 1);
+            pages++;
+            REQUIRE_OK(offpay_ledger_actions(w.l, &f, &v, &n, &more));
+            REQUIRE(n == k);
+            if (more) {
+                offpay_action_cursor(&v[n - 1], cursor);
+                REQUIRE(offpay_action_cursor_parse(cursor, &f));
+            }
+            free(v);
+        } while (more && pages < 10);
+        CHECK(pages == 4 && strcmp(all, first) == 0);
+        memset(&f, 0, sizeof f);
+    }
+
+    /* malformed filters and cursors */
+    f.action = "revoke-termial";
+    CHECK_ERR(offpay_ledger_actions(w.l, &f, &v, &n, &more), OFFPAY_EINVAL);
+    f.action = NULL;
+    f.who = "a\nb";
+    CHECK_ERR(offpay_ledger_actions(w.l, &f, &v, &n, &more), OFFPAY_EINVAL);
+    f.who = NULL;
+    f.from = 10;
+    f.to = 9;
+    CHECK_ERR(offpay_ledger_actions(w.l, &f, &v, &n, &more), OFFPAY_EINVAL);
+    f.to = 0;
+    f.max = OFFPAY_ACTIONS_MAX + 1;
+    CHECK_ERR(offpay_ledger_actions(w.l, &f, &v, &n, &more), OFFPAY_EINVAL);
+    CHECK(!offpay_action_cursor_parse("1.0", &f));
+    CHECK(!offpay_action_cursor_parse("1.0.2x", &f));
+    CHECK(!offpay_action_cursor_parse("01.0.2", &f));
+    CHECK(!offpay_action_cursor_parse("4294967296.0.2", &f));
+    CHECK(!offpay_action_cursor_parse("1.99.2", &f));
+    CHECK(offpay_action_cursor_parse("4294967295.1.9223372036854775807", &f));
+    /* skip-ids is kept once, on the directory */
+    {
+        uint64_t next_serial;
+        uint32_t next_terminal;
+
+        memset(&f, 0, sizeof f);
+        f.action = "skip-ids";
+        REQUIRE_OK(offpay_ledger_set_actor(w.l, "dba (offpay admin)"));
+        REQUIRE_OK(
+            offpay_ledger_skip_ids(w.l, 1000, &next_serial, &next_terminal));
+        CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 1 &&
+              strcmp(got, "skip-ids 0 by 1000|") == 0);
+    }
+    CHECK(audit_ok(&w));
+    drop_world(&w);
+    if (pg_prefix() == NULL)
+        return; /* sharding is PostgreSQL's */
+    /* sharded: a credential on each shard revoked at one time, and the
+     * vouch kept on both; read in (at, shard, id) order, a page of one at
+     * a time */
+    REQUIRE_OK(make_sharded_world(&w, CENTS(100), CENTS(50)));
+    {
+        uint64_t acct2 = 0;
+        uint64_t serials[2];
+
+        REQUIRE_OK(
+            offpay_ledger_wallet_account(w.l, EUR, "payer-2", T0 + 1, &acct2));
+        REQUIRE_OK(
+            offpay_ledger_deposit(w.l, acct2, CENTS(20), "cash", T0 + 1, NULL));
+        REQUIRE_OK(offpay_ledger_issue(w.l, acct2, w.wallet.pk, CENTS(10),
+                                       OFFPAY_CRED_ALLOW_UNBOUND, T0 + 30 * DAY,
+                                       T0 + 1, cred_bytes, &cred2));
+        serials[0] = w.cred.serial;
+        serials[1] = cred2.serial;
+        REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
+        REQUIRE_OK(offpay_ledger_revoke(w.l, serials[1], "lost", T0 + 20));
+        REQUIRE_OK(offpay_ledger_revoke(w.l, serials[0], "lost", T0 + 20));
+        REQUIRE_OK(offpay_ledger_clock_vouch(w.l, T0 + 21, &ahead));
+        memset(&f, 0, sizeof f);
+        REQUIRE_OK(offpay_ledger_actions(w.l, &f, &v, &n, &more));
+        REQUIRE(n == 4);
+        /* the two revocations at one time, shard 0's first; a vouch a
+         * shard */
+        CHECK(v[0].at == T0 + 20 && v[1].at == T0 + 20 &&
+              v[0].shard < v[1].shard);
+        CHECK(strcmp(v[2].action, "vouch-clock") == 0 && v[2].shard == 0 &&
+              strcmp(v[3].action, "vouch-clock") == 0 && v[3].shard == 1);
+        CHECK(v[0].shard == 0);
+        /* each kept on the shard of its transaction */
+        for (int k = 0; k < 2; k++) {
+            REQUIRE(pg_value(shard_url[k],
+                             "SELECT COUNT(*) FROM operator_actions", got,
+                             sizeof got));
+            CHECK(strcmp(got, "2") == 0);
+        }
+        {
+            offpay_operator_action all[4];
+            size_t                 pages = 0;
+
+            memcpy(all, v, sizeof all);
+            free(v);
+            f.max = 1;
+            for (size_t i = 0; i < 4; i++) {
+                REQUIRE_OK(offpay_ledger_actions(w.l, &f, &v, &n, &more));
+                REQUIRE(n == 1);
+                CHECK(v[0].shard == all[i].shard && v[0].id == all[i].id &&
+                      strcmp(v[0].action, all[i].action) == 0);
+                CHECK(more == (i < 3));
+                offpay_action_cursor(&v[0], cursor);
+                REQUIRE(offpay_action_cursor_parse(cursor, &f));
+                free(v);
+                pages++;
+            }
+            REQUIRE_OK(offpay_ledger_actions(w.l, &f, &v, &n, &more));
+            CHECK(n == 0 && v == NULL && !more && pages == 4);
+        }
+    }
+    drop_world(&w);
+}
+
 /* The release job (and every run of offpay_ledger_release_due) pays the
  * claims on the guarantee of every currency, not only the first one's:
  * a EUR and a JPY guarantee, both empty, owe merchants for overspends;
@@ -6883,6 +7125,7 @@ static const offpay_test TESTS[] = {
     {"balance_sheet_at_past_dates", test_balance_sheet_at_past_dates},
     {"ledger_clock_does_not_go_back", test_ledger_clock_does_not_go_back},
     {"who_booked_each_transfer", test_who_booked_each_transfer},
+    {"operators_actions_kept", test_operators_actions_kept},
     {"digest_proves_the_transfers_kept", test_digest_proves_the_transfers_kept},
     {"wallet_balance_read_from_its_mark",
      test_wallet_balance_read_from_its_mark},

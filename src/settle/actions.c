@@ -1,0 +1,238 @@
+/*
+ * actions.c — what operators did that books no transfer (settle.h, "what
+ * operators did"; 032_operator_actions; docs/settlement.md §1): each
+ * action kept in its own transaction by offpay__ledger_journal, and read
+ * back, every shard's, in time order.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "settle/render.h"
+#include "settle/settle_int.h"
+
+/* Every action offpay__ledger_journal is called with (settle.h). */
+static const char *const action_names[] = {
+    "create-account",   "register-merchant", "register-terminal",
+    "issue-credential", "revoke-credential", "revoke-wallet",
+    "revoke-terminal",  "close-merchant",    "label-terminal",
+    "enroll-code",      "void-codes",        "vouch-clock",
+    "drop-marks",       "skip-ids"};
+
+const char offpay__action_names_text[] =
+    "create-account, register-merchant, register-terminal, "
+    "issue-credential, revoke-credential, revoke-wallet, revoke-terminal, "
+    "close-merchant, label-terminal, enroll-code, void-codes, vouch-clock, "
+    "drop-marks, skip-ids";
+
+int offpay__action_name_ok(const char *name)
+{
+    for (size_t i = 0;
+         name != NULL && i < sizeof action_names / sizeof action_names[0]; i++)
+        if (strcmp(name, action_names[i]) == 0)
+            return 1;
+    return 0;
+}
+
+const char *offpay__action_subject_kind(const char *name)
+{
+    static const struct {
+        const char *prefix, *kind;
+    } kinds[] = {
+        {"create-account", "account"},       {"revoke-wallet", "account"},
+        {"enroll-code", "account"},          {"issue-credential", "credential"},
+        {"revoke-credential", "credential"}, {"register-terminal", "terminal"},
+        {"revoke-terminal", "terminal"},     {"label-terminal", "terminal"},
+        {"register-merchant", "merchant"},   {"close-merchant", "merchant"}};
+
+    for (size_t i = 0; name != NULL && i < sizeof kinds / sizeof kinds[0]; i++)
+        if (strcmp(name, kinds[i].prefix) == 0)
+            return kinds[i].kind;
+    return NULL;
+}
+
+offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
+                                  const char *action, uint64_t subject,
+                                  const char *detail)
+{
+    offpay_operator_action a;
+
+    if (l->actor[0] == '\0')
+        return OFFPAY_OK; /* no one named: nothing kept */
+    memset(&a, 0, sizeof a);
+    a.at = at;
+    memcpy(a.who, l->actor, sizeof a.who);
+    snprintf(a.action, sizeof a.action, "%s", action);
+    a.subject = subject;
+    /* a reason, a label or a name, each at most 128 bytes of text: cut
+     * only at a character's start should a caller pass more */
+    if (detail != NULL) {
+        size_t n = strlen(detail);
+
+        if (n > OFFPAY_ACTION_DETAIL_MAX) {
+            n = OFFPAY_ACTION_DETAIL_MAX;
+            while (n > 0 && ((unsigned char)detail[n] & 0xc0) == 0x80)
+                n--;
+        }
+        memcpy(a.detail, detail, n);
+    }
+    return l->ops->action_add(l->store, &a);
+}
+
+struct actions_ctx {
+    const offpay_action_filter *f;
+    uint32_t                    after_at;
+    int64_t                     after_id;
+    size_t                      max;
+    uint32_t                    shard;
+    offpay_operator_action     *rows;
+    size_t                      n, cap;
+    offpay_err                  rc;
+};
+
+static int action_keep(const offpay_operator_action *a, void *p)
+{
+    struct actions_ctx *c = p;
+
+    if (c->n == c->cap) {
+        size_t                  cap = c->cap != 0 ? c->cap * 2 : 64;
+        offpay_operator_action *m = realloc(c->rows, cap * sizeof *m);
+
+        if (m == NULL) {
+            c->rc = OFFPAY_ENOMEM;
+            return 1;
+        }
+        c->rows = m;
+        c->cap = cap;
+    }
+    c->rows[c->n] = *a;
+    c->rows[c->n++].shard = c->shard;
+    return 0;
+}
+
+static offpay_err actions_tx(offpay_ledger *l, void *p)
+{
+    struct actions_ctx *c = p;
+    size_t              before = c->n;
+    offpay_err          rc;
+
+    rc = l->ops->actions(l->store, c->f, c->after_at, c->after_id, c->max + 1,
+                         action_keep, c);
+    if (rc == OFFPAY_OK)
+        rc = c->rc;
+    if (rc != OFFPAY_OK)
+        c->n = before; /* a rerun reads them again */
+    return rc;
+}
+
+static int action_order(const void *x, const void *y)
+{
+    const offpay_operator_action *a = x, *b = y;
+
+    if (a->at != b->at)
+        return a->at < b->at ? -1 : 1;
+    if (a->shard != b->shard)
+        return a->shard < b->shard ? -1 : 1;
+    return a->id < b->id ? -1 : a->id > b->id;
+}
+
+offpay_err offpay_ledger_actions(offpay_ledger              *l,
+                                 const offpay_action_filter *f,
+                                 offpay_operator_action **out, size_t *n,
+                                 int *more)
+{
+    struct actions_ctx c;
+    offpay_err         rc = OFFPAY_OK;
+
+    if (out != NULL)
+        *out = NULL;
+    if (n != NULL)
+        *n = 0;
+    if (more != NULL)
+        *more = 0;
+    if (l == NULL || f == NULL || out == NULL || n == NULL || more == NULL ||
+        (f->who != NULL && f->who[0] != '\0' &&
+         !offpay__case_author_ok(f->who)) ||
+        (f->action != NULL && f->action[0] != '\0' &&
+         !offpay__action_name_ok(f->action)) ||
+        f->max > OFFPAY_ACTIONS_MAX || (f->to != 0 && f->to < f->from))
+        return OFFPAY_EINVAL;
+    memset(&c, 0, sizeof c);
+    c.f = f;
+    c.max = f->max != 0 ? f->max : OFFPAY_ACTIONS_MAX;
+    /* each shard's first max + 1 after the cursor: the max + 1 first of
+     * all are among them */
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        c.shard = (uint32_t)k;
+        if (!f->after_set || f->after_at < f->from) {
+            c.after_at = f->from;
+            c.after_id = -1;
+        } else {
+            /* after (at, shard, id): on a shard before the cursor's, the
+             * actions at its time came before it; on one after, they
+             * follow it */
+            c.after_at = f->after_at;
+            c.after_id = k < f->after_shard        ? INT64_MAX
+                         : k > f->after_shard      ? -1
+                         : f->after_id > INT64_MAX ? INT64_MAX
+                                                   : (int64_t)f->after_id;
+        }
+        rc = offpay__ledger_read_on(l, k, actions_tx, &c);
+    }
+    if (rc != OFFPAY_OK) {
+        free(c.rows);
+        return rc;
+    }
+    if (c.n > 1)
+        qsort(c.rows, c.n, sizeof *c.rows, action_order);
+    *more = c.n > c.max;
+    *n = c.n > c.max ? c.max : c.n;
+    if (*n == 0) {
+        free(c.rows);
+        c.rows = NULL;
+    }
+    *out = c.rows;
+    return OFFPAY_OK;
+}
+
+void offpay_action_cursor(const offpay_operator_action *a,
+                          char out[OFFPAY_ACTION_CURSOR_MAX])
+{
+    snprintf(out, OFFPAY_ACTION_CURSOR_MAX, "%" PRIu32 ".%" PRIu32 ".%" PRIu64,
+             a->at, a->shard, a->id);
+}
+
+/* A decimal number of at most max, its digits only, into *v; the rest
+ * after it into *end. */
+static int cursor_number(const char *s, uint64_t max, uint64_t *v,
+                         const char **end)
+{
+    uint64_t x = 0;
+    size_t   i = 0;
+
+    for (; s[i] >= '0' && s[i] <= '9'; i++) {
+        if (i == 20 || x > (max - (uint64_t)(s[i] - '0')) / 10)
+            return 0;
+        x = x * 10 + (uint64_t)(s[i] - '0');
+    }
+    *v = x;
+    *end = s + i;
+    return i > 0 && !(i > 1 && s[0] == '0');
+}
+
+int offpay_action_cursor_parse(const char *s, offpay_action_filter *f)
+{
+    uint64_t    at, shard, id;
+    const char *p;
+
+    if (s == NULL || f == NULL || !cursor_number(s, UINT32_MAX, &at, &p) ||
+        *p != '.' || !cursor_number(p + 1, OFFPAY_SHARDS_MAX - 1, &shard, &p) ||
+        *p != '.' || !cursor_number(p + 1, INT64_MAX, &id, &p) || *p != '\0')
+        return 0;
+    f->after_set = 1;
+    f->after_at = (uint32_t)at;
+    f->after_shard = (uint32_t)shard;
+    f->after_id = id;
+    return 1;
+}
