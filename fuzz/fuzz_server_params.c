@@ -14,6 +14,10 @@
  *   - srv_parse_id accepts exactly what srv_parse_u64 does, less 0;
  *   - srv_parse_page, given the input as after and as limit, accepts it
  *     only as one value within both bounds (1..SRV_PAGE_MAX);
+ *   - offpay_action_cursor_parse (GET /v1/admin/actions' after) accepts
+ *     exactly the canonical AT.SHARD.ID: printing what it read with
+ *     offpay_action_cursor gives back the input, and the shard is below
+ *     OFFPAY_SHARDS_MAX;
  *   - srv_quote (a parameter's or a field's name in a hint) gives at most
  *     SRV_QUOTE_MAX bytes that Jansson takes as a string (valid UTF-8):
  *     an answer's hint that is not would turn a 400 into a 500.
@@ -53,6 +57,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (after != limit || limit == 0 || limit > SRV_PAGE_MAX ||
          srv_parse_u64(buf, SRV_PAGE_MAX, &v) != 0 || v != limit))
         abort();
+    {
+        offpay_action_filter   f;
+        offpay_operator_action a;
+        char                   c[OFFPAY_ACTION_CURSOR_MAX];
+
+        memset(&f, 0, sizeof f);
+        if (offpay_action_cursor_parse(buf, &f)) {
+            memset(&a, 0, sizeof a);
+            a.at = f.after_at;
+            a.shard = f.after_shard;
+            a.id = f.after_id;
+            offpay_action_cursor(&a, c);
+            if (!f.after_set || f.after_shard >= OFFPAY_SHARDS_MAX ||
+                f.after_id > INT64_MAX || strcmp(c, buf) != 0)
+                abort();
+        } else if (f.after_set) {
+            abort(); /* a refused cursor leaves the filter as it was */
+        }
+    }
     {
         char    q[SRV_QUOTE_MAX + 1];
         json_t *j = json_string(srv_quote(buf, q));

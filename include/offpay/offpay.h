@@ -34,7 +34,7 @@ const char *offpay_version(void);
  * the project's). While the version is 0.x a release may change the
  * structures a caller allocates: a program compares it with
  * offpay_version() at start-up and refuses to run on a mismatch. */
-#define OFFPAY_HEADER_VERSION "0.30.0"
+#define OFFPAY_HEADER_VERSION "0.31.0"
 
 #ifdef __cplusplus
 }
