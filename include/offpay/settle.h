@@ -213,6 +213,10 @@ void offpay_ledger_set_next_kid(offpay_ledger *l, uint32_t next_kid);
  */
 offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
 
+/* What `offpay admin` adds to the name it acts under (its --by, or the
+ * login name): no token checked it (since 0.31.0 here). */
+#define OFFPAY_ACTOR_ADMIN_SUFFIX " (offpay admin)"
+
 /* ---- what operators did (032_operator_actions; since 0.31.0) -------- */
 
 /* Longest action name and detail kept, in bytes without the NUL. */
@@ -225,6 +229,9 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
  * docs/settlement.md §1, "What operators did"). The actions and their
  * subjects:
  *   create-account     a payer account       detail: its currency
+ *   create-guarantee   the guarantee account detail: its currency (one a
+ *                      of a currency (a         shard)
+ *                      shard's)
  *   register-merchant  the merchant          detail: its name
  *   register-terminal  the terminal          detail: "merchant N"
  *   issue-credential   the credential serial detail: "account N"
@@ -238,8 +245,14 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
  *                      new one                      or none
  *   void-codes         none                  detail: "N codes of NAME"
  *   vouch-clock        none                  detail: the time vouched for
- *   drop-marks         none
+ *   drop-marks         none                  (one a shard that held marks)
  *   skip-ids           none                  detail: "by N"
+ *   operator-added     none                  detail: the name (and the
+ *   operator-removed                         file's line); renamed: "OLD
+ *   operator-new-token                       is NEW now"; kept by the
+ *   operator-renamed                         program that reads its
+ *                                            operators (offpayd's SIGHUP:
+ *                                            offpay_ledger_note_action)
  * Only an action that changed something is kept (a revocation of what
  * was revoked already is not). A booking is not an action here: its
  * transfer keeps who booked it (offpay_account_transfer.by), and a
@@ -258,7 +271,8 @@ typedef struct offpay_operator_action {
 /* Which actions offpay_ledger_actions reads; zero for no bound. */
 typedef struct offpay_action_filter {
     const char *who;     /* NULL or "": anyone; else the name, whatever
-                            its case */
+                            its case, and the same name through offpay
+                            admin ("NAME (offpay admin)") */
     const char *action;  /* NULL or "": any */
     uint64_t    subject; /* 0: any */
     uint32_t    from;    /* at >= from */
@@ -287,6 +301,19 @@ offpay_err offpay_ledger_actions(offpay_ledger              *l,
                                  const offpay_action_filter *f,
                                  offpay_operator_action **out, size_t *n,
                                  int *more);
+
+/*
+ * offpay_ledger_note_action — keeps, on shard 0 in a transaction of its
+ * own, an action of a change to who may act that the program holding the
+ * operators' tokens made (offpayd: its --operators-file read again), under
+ * the handle's actor (nothing kept when it names no one): action is one of
+ * operator-added, operator-removed, operator-new-token, operator-renamed;
+ * detail NULL or 1 to OFFPAY_ACTION_DETAIL_MAX bytes of one line of text.
+ * Errors: OFFPAY_EINVAL (another action, a malformed detail), the
+ * store's. Since 0.31.0.
+ */
+offpay_err offpay_ledger_note_action(offpay_ledger *l, uint32_t now,
+                                     const char *action, const char *detail);
 
 /* The cursor text of action a ("AT.SHARD.ID"; at most
  * OFFPAY_ACTION_CURSOR_MAX bytes with its NUL), and back: 1 when s is one
@@ -1051,6 +1078,30 @@ typedef struct offpay_transfers_digest {
 offpay_err offpay_ledger_digest(offpay_ledger *l, int64_t upto, uint32_t until,
                                 offpay_transfers_digest *out, size_t max,
                                 size_t *n);
+
+/* The digest of a shard's operator actions dated until a time
+ * (offpay_ledger_actions_digest; since 0.31.0). */
+typedef struct offpay_actions_digest {
+    uint32_t until;     /* those dated until then (UINT32_MAX: all) */
+    uint64_t actions;   /* how many it covers */
+    uint32_t newest_at; /* the latest time among them (0: none) */
+    uint8_t  digest[32];
+} offpay_actions_digest;
+
+/*
+ * offpay_ledger_actions_digest — a digest of every operator action
+ * (offpay_ledger_actions) of each shard dated until `until`, in (time, id)
+ * order, each with all it says (id, time, subject, who, action, detail):
+ * BLAKE2b-256 over their fixed encoding (docs/settlement.md §10, "The
+ * ledger's digest"). Kept beside the transfers' digest at a period's
+ * close, the same digest read again later proves that no action dated in
+ * or before the period was changed, removed, or added since. Shard k into
+ * out[k]; *n = offpay_ledger_shards, at most max. Errors: OFFPAY_EINVAL
+ * (NULL, max below the shards), the store's. Since 0.31.0.
+ */
+offpay_err offpay_ledger_actions_digest(offpay_ledger *l, uint32_t until,
+                                        offpay_actions_digest *out, size_t max,
+                                        size_t *n);
 
 /* ---- what offpayd serves ------------------------------------------ */
 
@@ -2379,7 +2430,9 @@ offpay_err offpay_ledger_enrollment_for(offpay_ledger *l, uint64_t account,
 /*
  * offpay_ledger_enrollments_void_by — the enrollment codes made under the
  * name who (offpay_ledger_set_actor's when they were made: an operator
- * by name, "NAME (offpay admin)") that no wallet has used expire at now:
+ * by name, "NAME (offpay admin)"), whatever its letters' case, and since
+ * 0.31.0 those made under "who (offpay admin)" too (the same person
+ * through `offpay admin --by`), that no wallet has used expire at now:
  * a wallet sending one is refused as for an expired code. offpayd calls
  * it for an operator taken out of its --operators-file (docs/operations.md
  * §1). *voided (may be NULL): how many. Each shard in its own

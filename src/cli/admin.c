@@ -298,7 +298,10 @@ static const char help[] =
     "            digest proves no transfer it covers was changed, removed,\n"
     "            added or booked since. --expect HEX: exit 0 when it is\n"
     "            the same, 1 when not (an unsharded ledger; also GET\n"
-    "            /v1/admin/digest; --json is that answer)\n"
+    "            /v1/admin/digest; --json is that answer). Beside it, the\n"
+    "            digest of what operators did dated until --to (all of\n"
+    "            it without): keep both; --expect-actions HEX compares\n"
+    "            that one\n"
     "  guarantee the issuer's guarantee of --currency over [--from, --to]\n"
     "            (both included; default: until now), for the one who\n"
     "            answers for it (also GET /v1/admin/guarantee; --json is\n"
@@ -423,11 +426,14 @@ static const char help[] =
     "            SQLite). Over HTTP, with the trust bundle's keys: GET\n"
     "            /v1/admin/keys\n"
     "  actions   what operators did that booked no transfer, in time\n"
-    "            order: accounts, merchants and terminals registered,\n"
+    "            order: accounts (and guarantees), merchants and\n"
+    "            terminals registered,\n"
     "            credentials issued, credentials, wallets and terminals\n"
     "            revoked (with the reason), merchants closed, terminals\n"
     "            labelled, enrollment codes made and voided, the clock\n"
-    "            vouched for, marks dropped, ids skipped; each with when\n"
+    "            vouched for, marks dropped, ids skipped, operators\n"
+    "            added, removed, given a new token or renamed at\n"
+    "            offpayd's SIGHUP; each with when\n"
     "            and by whom (offpayd: the operator whose token it was;\n"
     "            offpay admin: 'NAME (offpay admin)'). A booking's name\n"
     "            is on its transfer ('admin transfers'), a case step's on\n"
@@ -549,11 +555,13 @@ static const char help[] =
     "  --by NAME        void-codes: whose codes; actions: whose actions\n"
     "                   (the name in any case)\n"
     "  --action ACTION  actions: of this kind only: create-account,\n"
-    "                   register-merchant, register-terminal,\n"
+    "                   create-guarantee, register-merchant,\n"
+    "                   register-terminal,\n"
     "                   issue-credential, revoke-credential, revoke-wallet,\n"
     "                   revoke-terminal, close-merchant, label-terminal,\n"
     "                   enroll-code, void-codes, vouch-clock, drop-marks,\n"
-    "                   skip-ids\n"
+    "                   skip-ids, operator-added, operator-removed,\n"
+    "                   operator-new-token, operator-renamed\n"
     "  --subject N      actions: on this account, credential, terminal or\n"
     "                   merchant only (with --action for one kind)\n"
     "  --drop           marks: remove every mark\n"
@@ -570,6 +578,8 @@ static const char help[] =
     "                   last transfer mark)\n"
     "  --expect HEX     digest: the digest kept (64 hex digits): exit 0\n"
     "                   when it is the same, 1 when not\n"
+    "  --expect-actions HEX  digest: the same for the digest of what\n"
+    "                   operators did (both given: exit 0 when both are)\n"
     "  --vouch          release: vouch for this machine's clock first\n"
     "  --by-day         report: a report for each UTC day of the period\n"
     "                   (at most 366 days)\n"
@@ -618,7 +628,7 @@ static const struct {
     {"report", "from to by-day csv tz"},
     {"guarantee", "currency from to"},
     {"balances", "from to"},
-    {"digest", "upto to expect"},
+    {"digest", "upto to expect expect-actions"},
     {"refund", "presentment amount ref key funded by"},
     {"deposit", "account amount ref key by"},
     {"withdraw", "account amount ref key take-held by"},
@@ -2646,14 +2656,15 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
  * expect whether an unsharded ledger's is the one kept (exit 1 when
  * not). */
 static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
-                  const char *expect, int json)
+                  const char *expect, const char *expect_actions, int json)
 {
     offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
-    uint8_t                 want[sizeof d[0].digest];
-    size_t                  n = 0, wlen = 0;
+    offpay_actions_digest   a[OFFPAY_SHARDS_MAX];
+    uint8_t                 want[sizeof d[0].digest], want_a[sizeof want];
+    size_t                  n = 0, na = 0, wlen = 0;
     char                    hex[2 * sizeof d[0].digest + 1], at[32];
     offpay_err              rc;
-    int                     same;
+    int                     same = 1;
 
     if (expect != NULL &&
         (sodium_hex2bin(want, sizeof want, expect, strlen(expect), NULL, &wlen,
@@ -2661,23 +2672,38 @@ static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
          wlen != sizeof want))
         return cli_usage_error("admin digest: --expect is a digest as "
                                "this command prints it: 64 hex digits");
+    if (expect_actions != NULL &&
+        (sodium_hex2bin(want_a, sizeof want_a, expect_actions,
+                        strlen(expect_actions), NULL, &wlen, NULL) != 0 ||
+         wlen != sizeof want_a))
+        return cli_usage_error("admin digest: --expect-actions is a digest "
+                               "as this command prints it: 64 hex digits");
     if (expect != NULL && upto == 0 && until == UINT32_MAX)
         return cli_usage_error("admin digest: --expect needs the --upto or "
                                "--to the digest was kept with");
-    if (expect != NULL && json)
+    if (expect_actions != NULL && until == UINT32_MAX)
+        return cli_usage_error("admin digest: --expect-actions needs the "
+                               "--to the digest was kept with");
+    if ((expect != NULL || expect_actions != NULL) && json)
         return cli_usage_error("admin digest: --expect says whether it is "
                                "the same in words and its exit status; "
                                "leave out --json");
-    if (expect != NULL && offpay_ledger_shards(l) != 1)
+    if ((expect != NULL || expect_actions != NULL) &&
+        offpay_ledger_shards(l) != 1)
         return cli_usage_error("admin digest: --expect takes one digest: "
                                "compare each shard's line on a sharded "
                                "ledger");
     rc =
         offpay_ledger_digest(l, (int64_t)upto, until, d, OFFPAY_SHARDS_MAX, &n);
+    /* and what operators did until the same time (all of it by id) */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_actions_digest(l, until, a, OFFPAY_SHARDS_MAX, &na);
+    if (rc == OFFPAY_OK && na != n)
+        rc = OFFPAY_ESTORE;
     if (rc != OFFPAY_OK)
         return cli_fail("digest", rc);
     if (json)
-        return cli_print_json(offpay__digest_json(d, n), "digest");
+        return cli_print_json(offpay__digest_json(d, a, n), "digest");
     for (size_t k = 0; k < n; k++) {
         sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
         if (n > 1)
@@ -2695,19 +2721,45 @@ static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
             printf(", the last id %lld, the newest dated %s",
                    (long long)d[k].last_id, cli_iso_time(d[k].newest_at, at));
         printf("\ndigest %s\n", hex);
+        sodium_bin2hex(hex, sizeof hex, a[k].digest, sizeof a[k].digest);
+        if (n > 1)
+            printf("shard %zu: ", k);
+        if (until != UINT32_MAX)
+            printf("operators' actions dated until %s",
+                   cli_iso_time(until, at));
+        else
+            printf("operators' actions, all");
+        printf(": %llu action(s)", (unsigned long long)a[k].actions);
+        if (a[k].actions > 0)
+            printf(", the newest dated %s", cli_iso_time(a[k].newest_at, at));
+        printf("\nactions digest %s\n", hex);
     }
     if (until != UINT32_MAX)
         print_not_final(until, cli_now(), "this digest");
-    if (expect == NULL)
-        return EXIT_OK;
-    same = sodium_memcmp(want, d[0].digest, sizeof want) == 0;
-    if (same)
-        printf("the same as the digest expected: the transfers it covers "
-               "are those it was kept of\n");
-    else
-        printf("DIFFERS from the digest expected: a transfer it covers was "
-               "changed, removed, added or booked since it was kept (or it "
-               "was kept with another --upto or --to)\n");
+    if (expect != NULL) {
+        int ok = sodium_memcmp(want, d[0].digest, sizeof want) == 0;
+
+        if (ok)
+            printf("the same as the digest expected: the transfers it covers "
+                   "are those it was kept of\n");
+        else
+            printf("DIFFERS from the digest expected: a transfer it covers "
+                   "was changed, removed, added or booked since it was kept "
+                   "(or it was kept with another --upto or --to)\n");
+        same &= ok;
+    }
+    if (expect_actions != NULL) {
+        int ok = sodium_memcmp(want_a, a[0].digest, sizeof want_a) == 0;
+
+        if (ok)
+            printf("the same as the actions digest expected: the operators' "
+                   "actions it covers are those it was kept of\n");
+        else
+            printf("DIFFERS from the actions digest expected: an operator's "
+                   "action it covers was changed, removed or added since it "
+                   "was kept (or it was kept with another --to)\n");
+        same &= ok;
+    }
     return same ? EXIT_OK : EXIT_REJECTED;
 }
 
@@ -4617,7 +4669,7 @@ static int cases(offpay_ledger *l, const admin_args *a)
 /* What a booking's name ends with when offpay admin booked it on the
  * ledger (--db): a claim of whoever opened the ledger, not a name offpayd
  * matched to a token. */
-#define ACTOR_SUFFIX " (offpay admin)"
+#define ACTOR_SUFFIX OFFPAY_ACTOR_ADMIN_SUFFIX
 
 /* Who runs this command, for a case's step or a booking without --by:
  * run through sudo, the login name sudo names (SUDO_USER: the user who
@@ -5405,6 +5457,7 @@ int cli_admin(int argc, char **argv)
         {"expect", required_argument, NULL, 'E'},
         {"vouch", no_argument, NULL, 'Q'},
         {"action", required_argument, NULL, 'W'},
+        {"expect-actions", required_argument, NULL, 'e' + 256},
         {"subject", required_argument, NULL, 'J'},
         {NULL, 0, NULL, 0},
     };
@@ -5426,6 +5479,7 @@ int cli_admin(int argc, char **argv)
     const char        *label = NULL;    /* label-terminal --label */
     uint64_t           upto = 0;        /* digest --upto */
     const char        *expect = NULL;   /* digest --expect */
+    const char          *expect_actions = NULL; /* digest --expect-actions */
     int                vouch = 0;       /* release --vouch */
     int            chain = 0; /* revoke-terminal --chain */
     int               drop = 0;  /* marks --drop */
@@ -5584,6 +5638,9 @@ int cli_admin(int argc, char **argv)
             break;
         case 'E':
             expect = optarg;
+            break;
+        case 'e' + 256:
+            expect_actions = optarg;
             break;
         case 'Q':
             vouch = 1;
@@ -6075,8 +6132,8 @@ int cli_admin(int argc, char **argv)
                         : csv ? REPORT_CSV
                               : 0);
     } else if (strcmp(cmd, "digest") == 0) {
-        status =
-            digest(l, upto, have_to ? (uint32_t)to : UINT32_MAX, expect, json);
+        status = digest(l, upto, have_to ? (uint32_t)to : UINT32_MAX, expect,
+                        expect_actions, json);
     } else if (strcmp(cmd, "balances") == 0) {
         status = balances(l, (uint32_t)from,
                           period_end(have_to, to, from, cli_now()), json);
@@ -6095,9 +6152,10 @@ int cli_admin(int argc, char **argv)
         af.from = (uint32_t)from;
         af.to = have_to ? (uint32_t)to : 0;
         af.max = (size_t)a.limit;
-        status = have_to && from > to
-                     ? cli_usage_error("admin actions: --from is after --to "
-                                       "(unix times, both included)")
+        status = have_to && (from > to || to == 0)
+                     ? cli_usage_error("admin actions: --from is after --to, "
+                                       "or --to is 0 (unix times, both "
+                                       "included)")
                      : actions(l, &af, json);
     } else if (strcmp(cmd, "merchants") == 0)
         status = merchants(l, &a);

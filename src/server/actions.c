@@ -33,9 +33,10 @@ void srv_actions_list(srv_req *r, srv_reply *out)
         srv_fail(out, SRV_E_BAD_PARAMETER, hint);
         return;
     }
-    if (from > to) {
+    if (from > to || to == 0) {
         srv_fail(out, SRV_E_BAD_PARAMETER,
-                 "from <= to: unix times, both included (default: all)");
+                 "from <= to: unix times, both included, to from 1 "
+                 "(default: all)");
         return;
     }
     if (qlimit != NULL &&

@@ -57,7 +57,8 @@ void srv_digest(srv_req *r, srv_reply *out)
     uint64_t                upto = 0;
     uint32_t                until = UINT32_MAX;
     offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
-    size_t                  n = 0;
+    offpay_actions_digest   a[OFFPAY_SHARDS_MAX];
+    size_t                  n = 0, na = 0;
     offpay_err              rc;
     char                    hint[OFFPAY__UNIX_TIME_HINT_MAX];
 
@@ -74,10 +75,16 @@ void srv_digest(srv_req *r, srv_reply *out)
     }
     rc = offpay_ledger_digest(r->l, (int64_t)upto, until, d, OFFPAY_SHARDS_MAX,
                               &n);
+    /* and what operators did until the same time (all of it by id) */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_actions_digest(r->l, until, a, OFFPAY_SHARDS_MAX,
+                                          &na);
+    if (rc == OFFPAY_OK && na != n)
+        rc = OFFPAY_ESTORE;
     if (rc != OFFPAY_OK)
         srv_fail_engine(out, rc, "digest");
     else {
-        json_t *j = offpay__digest_json(d, n);
+        json_t *j = offpay__digest_json(d, a, n);
 
         if (j == NULL)
             srv_fail(out, SRV_E_INTERNAL, "out of memory");

@@ -206,6 +206,20 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         srv_fail(out, SRV_E_BAD_FIELD, hint);
         return;
     }
+    /* nor the names the ledger keeps for offpayd's own work and for
+     * offpay admin's, which no step sent to offpayd is */
+    if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0 &&
+        srv_name_reserved(v[1].s)) {
+        snprintf(hint, sizeof hint,
+                 "by: '%s' is a name the ledger keeps for %s: name who "
+                 "takes the step, or leave by out",
+                 v[1].s,
+                 srv_name_reserved(v[1].s) == 2 ? "what offpay admin does"
+                                                : "what offpayd does");
+        json_decref(doc);
+        srv_fail(out, SRV_E_BAD_FIELD, hint);
+        return;
+    }
     if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0 &&
         srv_operator_named(r->srv, v[1].s)) {
         snprintf(hint, sizeof hint,

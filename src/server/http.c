@@ -460,6 +460,20 @@ static int former_of(srv_ctx *srv, const uint8_t got[32], char *name)
     return found;
 }
 
+int srv_name_reserved(const char *name)
+{
+    static const char *const own[] = {SRV_TOKEN_OPERATOR, SRV_RELEASE_JOB,
+                                      SRV_OPERATORS_FILE};
+    size_t n = strlen(name), s = strlen(OFFPAY_ACTOR_ADMIN_SUFFIX);
+
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (strcasecmp(name, own[i]) == 0)
+            return 1;
+    return n >= s && strcasecmp(name + n - s, OFFPAY_ACTOR_ADMIN_SUFFIX) == 0
+               ? 2
+               : 0;
+}
+
 int srv_operator_named(srv_ctx *srv, const char *name)
 {
     int    found = 0;
@@ -650,6 +664,23 @@ void srv_log_request(const srv_req *r, int replayed, const char *fmt, ...)
             r->operator_name[0] != '\0' ? " by " : "", r->operator_name, peer,
             xff, keys, what,
             replayed ? " (replayed: nothing changed now)" : "");
+}
+
+/* An operator's change refused (a 4xx: the request was not right, or
+ * the ledger said no): its line on the log too, with the operator's name
+ * and why, as a change made has (a 5xx is logged where it happens). */
+static void log_refused_change(const srv_req *r, const srv_reply *rep)
+{
+    const char *err = NULL, *hint = NULL;
+    char        text[400];
+
+    if (rep->status < 400 || rep->status >= 500 || rep->json == NULL)
+        return;
+    err = json_string_value(json_object_get(rep->json, "error"));
+    hint = json_string_value(json_object_get(rep->json, "hint"));
+    srv_log_text(hint != NULL ? hint : "", text, sizeof text);
+    srv_log_request(r, 0, "refused %u %s: %s", rep->status,
+                    err != NULL ? err : "?", text);
 }
 
 /* An operator's route asked without an operator's token: a line on the
@@ -1223,6 +1254,8 @@ static enum MHD_Result run_handler(srv_ctx *srv, struct MHD_Connection *c,
             offpay__lockwait_forget();
             st->rt->fn(&req, &rep);
             offpay__lockwait_forget();
+            if (st->rt->auth == AUTH_OPERATOR && strcmp(method, "POST") == 0)
+                log_refused_change(&req, &rep);
             if (req.auth_ok && req.l != NULL && rep.json != NULL &&
                 rep.text == NULL)
                 sign_answer(&req, &rep);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +588,29 @@ static void void_again(srv_ctx *srv)
     n_later = 0;
 }
 
+/* A change to who may act, kept on the ledger as what the operators
+ * file did (settle.h, "what operators did"); a failure to keep it is
+ * said on the log, which has the change either way. */
+static void note_change(srv_ctx *srv, const char *action, const char *fmt, ...)
+{
+    offpay_ledger *l = srv_pool_get(srv->pool);
+    char           detail[OFFPAY_ACTION_DETAIL_MAX + 1];
+    va_list        ap;
+    offpay_err     rc;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    rc = offpay_ledger_set_actor(l, SRV_OPERATORS_FILE);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_note_action(l, srv_now(), action, detail);
+    srv_pool_put(srv->pool, l);
+    if (rc != OFFPAY_OK)
+        srv_log("SIGHUP: the ledger could NOT keep %s \"%s\" among what "
+                "operators did (%s): this log line is its only record",
+                action, detail, offpay_errname(rc));
+}
+
 static void reload_operators(srv_ctx *srv, const char *path,
                              const uint8_t *held)
 {
@@ -615,25 +639,41 @@ static void reload_operators(srv_ctx *srv, const char *path,
         for (size_t i = 0; i < n; i++)
             gone &= strcasecmp(v[i].name, old[j].name) != 0;
         if (gone) {
-            uint64_t   voided = 0;
-            offpay_err rc;
+            uint64_t    voided = 0;
+            offpay_err  rc;
+            const char *heir = NULL; /* the token is now this name's */
+            char        whose[SRV_OPERATOR_NAME_MAX + 64] = "";
 
-            srv_operator_gone(srv, &old[j]);
+            for (size_t i = 0; i < n; i++)
+                if (sodium_memcmp(v[i].hash, old[j].hash, 32) == 0)
+                    heir = v[i].name;
+            if (heir != NULL)
+                snprintf(whose, sizeof whose,
+                         "their token is %s's now: what it books from now "
+                         "on is kept under %s",
+                         heir, heir);
+            else
+                snprintf(whose, sizeof whose,
+                         "their token is refused from now on");
+            if (heir == NULL)
+                srv_operator_gone(srv, &old[j]);
             /* what they handed out goes with them: an enrollment code is
              * a way into a payer's account (and once more when their
              * requests in flight now are done: void_again) */
             rc = void_codes(srv, old[j].name, &voided);
             if (rc == OFFPAY_OK)
-                srv_log("SIGHUP: operator %s removed (%s): their token is "
-                        "refused from now on; %llu unused enrollment "
-                        "code(s) they made voided",
-                        old[j].name, path, (unsigned long long)voided);
+                srv_log("SIGHUP: operator %s removed (%s): %s; %llu unused "
+                        "enrollment code(s) they made voided",
+                        old[j].name, path, whose, (unsigned long long)voided);
             else
-                srv_log("SIGHUP: operator %s removed (%s): their token is "
-                        "refused from now on; the enrollment codes they "
-                        "made could NOT all be voided (%s): run offpay "
-                        "admin void-codes --by %s",
-                        old[j].name, path, offpay_errname(rc), old[j].name);
+                srv_log("SIGHUP: operator %s removed (%s): %s; the "
+                        "enrollment codes they made could NOT all be voided "
+                        "(%s): run offpay admin void-codes --by %s",
+                        old[j].name, path, whose, offpay_errname(rc),
+                        old[j].name);
+            note_change(srv, "operator-removed", "%s%s%s", old[j].name,
+                        heir != NULL ? ": their token is now " : "",
+                        heir != NULL ? heir : "");
             if (n_later < SRV_OPERATORS_MAX)
                 later[n_later++] = old[j];
             changes++;
@@ -649,10 +689,12 @@ static void reload_operators(srv_ctx *srv, const char *path,
                 same = sodium_memcmp(v[i].hash, old[j].hash, 32) == 0;
                 was = old[j].name;
             }
-        if (!seen)
+        if (!seen) {
             srv_log("SIGHUP: operator %s added (%s, line %u)", v[i].name, path,
                     v[i].line);
-        else if (!same) {
+            note_change(srv, "operator-added", "%s (line %u)", v[i].name,
+                        v[i].line);
+        } else if (!same) {
             srv_log("SIGHUP: operator %s has a new token (%s, line %u): the "
                     "one before is refused from now on (the enrollment "
                     "codes they made are still theirs)",
@@ -660,11 +702,16 @@ static void reload_operators(srv_ctx *srv, const char *path,
             for (size_t j = 0; j < n_old; j++)
                 if (strcasecmp(v[i].name, old[j].name) == 0)
                     srv_operator_gone(srv, &old[j]);
+            note_change(srv, "operator-new-token", "%s (line %u)", v[i].name,
+                        v[i].line);
         }
-        if (seen && strcmp(was, v[i].name) != 0)
+        if (seen && strcmp(was, v[i].name) != 0) {
             srv_log("SIGHUP: operator %s is written %s now (%s, line %u): "
                     "what they book from now on is kept under %s",
                     was, v[i].name, path, v[i].line, v[i].name);
+            note_change(srv, "operator-renamed", "%s is %s now", was,
+                        v[i].name);
+        }
         changes += !seen || !same || strcmp(was, v[i].name) != 0;
     }
     sodium_free(v); /* wiped, old with it */

@@ -130,6 +130,10 @@ typedef struct srv_pool srv_pool;
 /* who voids a removed operator's codes at a SIGHUP (settle.h, "what
  * operators did") */
 #define SRV_OPERATORS_FILE "offpayd operators file"
+/* 1 when name (any case) is one of the three above, 2 when it ends with
+ * OFFPAY_ACTOR_ADMIN_SUFFIX: names a case step's "by" may not claim; 0
+ * otherwise (http.c). */
+int srv_name_reserved(const char *name);
 
 typedef struct srv_operator {
     char     name[SRV_OPERATOR_NAME_MAX + 1];

@@ -14,17 +14,20 @@
 
 /* Every action offpay__ledger_journal is called with (settle.h). */
 static const char *const action_names[] = {
-    "create-account",   "register-merchant", "register-terminal",
-    "issue-credential", "revoke-credential", "revoke-wallet",
-    "revoke-terminal",  "close-merchant",    "label-terminal",
-    "enroll-code",      "void-codes",        "vouch-clock",
-    "drop-marks",       "skip-ids"};
+    "create-account",    "create-guarantee", "register-merchant",
+    "register-terminal", "issue-credential", "revoke-credential",
+    "revoke-wallet",     "revoke-terminal",  "close-merchant",
+    "label-terminal",    "enroll-code",      "void-codes",
+    "vouch-clock",       "drop-marks",       "skip-ids",
+    "operator-added",    "operator-removed", "operator-new-token",
+    "operator-renamed"};
 
 const char offpay__action_names_text[] =
-    "create-account, register-merchant, register-terminal, "
+    "create-account, create-guarantee, register-merchant, register-terminal, "
     "issue-credential, revoke-credential, revoke-wallet, revoke-terminal, "
     "close-merchant, label-terminal, enroll-code, void-codes, vouch-clock, "
-    "drop-marks, skip-ids";
+    "drop-marks, skip-ids, operator-added, operator-removed, "
+    "operator-new-token, operator-renamed";
 
 int offpay__action_name_ok(const char *name)
 {
@@ -40,11 +43,12 @@ const char *offpay__action_subject_kind(const char *name)
     static const struct {
         const char *prefix, *kind;
     } kinds[] = {
-        {"create-account", "account"},       {"revoke-wallet", "account"},
-        {"enroll-code", "account"},          {"issue-credential", "credential"},
-        {"revoke-credential", "credential"}, {"register-terminal", "terminal"},
-        {"revoke-terminal", "terminal"},     {"label-terminal", "terminal"},
-        {"register-merchant", "merchant"},   {"close-merchant", "merchant"}};
+        {"create-account", "account"},      {"create-guarantee", "account"},
+        {"revoke-wallet", "account"},       {"enroll-code", "account"},
+        {"issue-credential", "credential"}, {"revoke-credential", "credential"},
+        {"register-terminal", "terminal"},  {"revoke-terminal", "terminal"},
+        {"label-terminal", "terminal"},     {"register-merchant", "merchant"},
+        {"close-merchant", "merchant"}};
 
     for (size_t i = 0; name != NULL && i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(name, kinds[i].prefix) == 0)
@@ -88,6 +92,7 @@ struct actions_ctx {
     uint32_t                    shard;
     offpay_operator_action     *rows;
     size_t                      n, cap;
+    size_t base; /* the rows the shards before this one gave */
     offpay_err                  rc;
 };
 
@@ -114,16 +119,15 @@ static int action_keep(const offpay_operator_action *a, void *p)
 static offpay_err actions_tx(offpay_ledger *l, void *p)
 {
     struct actions_ctx *c = p;
-    size_t              before = c->n;
     offpay_err          rc;
 
+    /* a rerun (a conflict met before or at the commit) reads this
+     * shard's rows again from where they began */
+    c->n = c->base;
+    c->rc = OFFPAY_OK;
     rc = l->ops->actions(l->store, c->f, c->after_at, c->after_id, c->max + 1,
                          action_keep, c);
-    if (rc == OFFPAY_OK)
-        rc = c->rc;
-    if (rc != OFFPAY_OK)
-        c->n = before; /* a rerun reads them again */
-    return rc;
+    return rc == OFFPAY_OK ? c->rc : rc;
 }
 
 static int action_order(const void *x, const void *y)
@@ -178,6 +182,7 @@ offpay_err offpay_ledger_actions(offpay_ledger              *l,
                          : f->after_id > INT64_MAX ? INT64_MAX
                                                    : (int64_t)f->after_id;
         }
+        c.base = c.n;
         rc = offpay__ledger_read_on(l, k, actions_tx, &c);
     }
     if (rc != OFFPAY_OK) {
@@ -235,4 +240,31 @@ int offpay_action_cursor_parse(const char *s, offpay_action_filter *f)
     f->after_shard = (uint32_t)shard;
     f->after_id = id;
     return 1;
+}
+
+struct note_ctx {
+    uint32_t    now;
+    const char *action, *detail;
+};
+
+static offpay_err note_tx(offpay_ledger *l, void *p)
+{
+    struct note_ctx *c = p;
+
+    return offpay__ledger_journal(l, c->now, c->action, 0, c->detail);
+}
+
+offpay_err offpay_ledger_note_action(offpay_ledger *l, uint32_t now,
+                                     const char *action, const char *detail)
+{
+    struct note_ctx c = {now, action, detail};
+
+    if (l == NULL || action == NULL || strncmp(action, "operator-", 9) != 0 ||
+        !offpay__action_name_ok(action) ||
+        (detail != NULL && detail[0] != '\0' &&
+         !offpay__text_ok(detail, OFFPAY_ACTION_DETAIL_MAX)))
+        return OFFPAY_EINVAL;
+    if (l->actor[0] == '\0')
+        return OFFPAY_OK; /* no one named: nothing kept */
+    return offpay__ledger_tx_on(l, 0, note_tx, &c);
 }

@@ -130,3 +130,105 @@ offpay_err offpay_ledger_digest(offpay_ledger *l, int64_t upto, uint32_t until,
         *n = shards;
     return rc;
 }
+
+/* ---- the digest of what operators did (032_operator_actions) -------- */
+
+static const char ACTIONS_DOMAIN[] = "offpay operator actions v1";
+
+struct actions_digest_ctx {
+    crypto_generichash_state st;
+    offpay_actions_digest   *out;
+    uint32_t                 last_at;
+    uint64_t                 last_id;
+    size_t                   page;
+};
+
+/* A text into the digest: whether there is one, its length, its bytes. */
+static void digest_text(crypto_generichash_state *st, const char *t)
+{
+    uint8_t b[5];
+    size_t  n = t != NULL ? strlen(t) : 0;
+
+    b[0] = t != NULL && n > 0;
+    put_u32(b + 1, (uint32_t)n);
+    crypto_generichash_update(st, b, sizeof b);
+    if (n > 0)
+        crypto_generichash_update(st, (const uint8_t *)t, n);
+}
+
+/* An action into the digest: its id, time and subject in fixed widths,
+ * big-endian, then who, the action and the detail as texts. */
+static int action_add(const offpay_operator_action *a, void *p)
+{
+    struct actions_digest_ctx *c = p;
+    uint8_t                    b[24];
+
+    put_u64(b, a->id);
+    put_u64(b + 8, a->at);
+    put_u64(b + 16, a->subject);
+    crypto_generichash_update(&c->st, b, sizeof b);
+    digest_text(&c->st, a->who);
+    digest_text(&c->st, a->action);
+    digest_text(&c->st, a->detail);
+    c->out->actions++;
+    if (a->at > c->out->newest_at)
+        c->out->newest_at = a->at;
+    c->last_at = a->at;
+    c->last_id = a->id;
+    c->page++;
+    return 0;
+}
+
+/* One shard's actions dated until out->until, in (at, id) order, a page
+ * at a time, in one read transaction; rerun, it starts over. */
+static offpay_err actions_digest_tx(offpay_ledger *l, void *p)
+{
+    struct actions_digest_ctx *c = p;
+    offpay_action_filter       f;
+    int                        first = 1;
+    offpay_err                 rc = OFFPAY_OK;
+
+    memset(&f, 0, sizeof f);
+    f.to = c->out->until;
+    c->out->actions = 0;
+    c->out->newest_at = 0;
+    crypto_generichash_init(&c->st, NULL, 0, sizeof c->out->digest);
+    crypto_generichash_update(&c->st, (const uint8_t *)ACTIONS_DOMAIN,
+                              sizeof ACTIONS_DOMAIN);
+    /* (until 0: none is dated until then; a filter's to 0 is no bound) */
+    c->page = c->out->until != 0 ? DIGEST_PAGE : 0;
+    while (rc == OFFPAY_OK && c->page == DIGEST_PAGE) {
+        c->page = 0;
+        rc = l->ops->actions(l->store, &f, first ? 0 : c->last_at,
+                             first ? -1 : (int64_t)c->last_id, DIGEST_PAGE,
+                             action_add, c);
+        first = 0;
+    }
+    if (rc == OFFPAY_OK)
+        crypto_generichash_final(&c->st, c->out->digest, sizeof c->out->digest);
+    return rc;
+}
+
+offpay_err offpay_ledger_actions_digest(offpay_ledger *l, uint32_t until,
+                                        offpay_actions_digest *out, size_t max,
+                                        size_t *n)
+{
+    offpay_err rc = OFFPAY_OK;
+
+    if (n != NULL)
+        *n = 0;
+    if (l == NULL || out == NULL || n == NULL || max < l->n_shards)
+        return OFFPAY_EINVAL;
+    for (size_t k = 0; rc == OFFPAY_OK && k < l->n_shards; k++) {
+        struct actions_digest_ctx c;
+
+        memset(&out[k], 0, sizeof out[k]);
+        memset(&c, 0, sizeof c);
+        out[k].until = until;
+        c.out = &out[k];
+        rc = offpay__ledger_read_on(l, k, actions_digest_tx, &c);
+    }
+    if (rc == OFFPAY_OK)
+        *n = l->n_shards;
+    return rc;
+}

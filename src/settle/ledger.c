@@ -1038,12 +1038,21 @@ struct account_ctx {
 static offpay_err account_tx(offpay_ledger *l, void *p)
 {
     struct account_ctx *c = p;
+    offpay_err          rc;
 
-    offpay_err rc;
-
-    if (c->kind == OFFPAY_ACCOUNT_GUARANTEE)
-        return l->ops->account_singleton(l->store, c->kind, c->currency, c->now,
-                                         &c->id);
+    if (c->kind == OFFPAY_ACCOUNT_GUARANTEE) {
+        /* one a currency (each shard's): kept when this one made it */
+        rc = l->ops->account_singleton_find(l->store, c->kind, c->currency,
+                                            &c->id);
+        if (rc != OFFPAY_ENOTFOUND)
+            return rc;
+        rc = l->ops->account_singleton(l->store, c->kind, c->currency, c->now,
+                                       &c->id);
+        if (rc == OFFPAY_OK)
+            rc = offpay__ledger_journal(l, c->now, "create-guarantee", c->id,
+                                        offpay_currency_alpha(c->currency));
+        return rc;
+    }
     rc = l->ops->account_add(l->store, c->kind, c->currency, c->ref, c->now,
                              &c->id);
     if (rc == OFFPAY_OK && c->kind == OFFPAY_ACCOUNT_WALLET)
@@ -3460,8 +3469,9 @@ static offpay_err marks_state_tx(offpay_ledger *l, void *p)
     offpay_err              rc;
 
     rc = l->ops->marks_state(l->store, c->drop, c->out);
-    /* each shard's drop kept on that shard */
-    if (rc == OFFPAY_OK && c->drop)
+    /* each shard's drop kept on that shard, when it held marks */
+    if (rc == OFFPAY_OK && c->drop &&
+        c->out->transfer_marks + c->out->balance_marks > 0)
         rc = offpay__ledger_journal(l, offpay__time_clamp((uint64_t)time(NULL)),
                                     "drop-marks", 0, NULL);
     return rc;

@@ -402,12 +402,15 @@ static offpay_err label_tx(offpay_ledger *l, void *arg)
 {
     label_ctx           *c = arg;
     offpay__terminal_row t;
+    int                  changed = 0;
     offpay_err           rc;
 
     rc = l->ops->terminal_get(l->store, c->terminal_id, &t);
     if (rc == OFFPAY_OK)
-        rc = l->ops->terminal_label(l->store, c->terminal_id, c->label, c->now);
-    if (rc == OFFPAY_OK)
+        rc = l->ops->terminal_label(l->store, c->terminal_id, c->label, c->now,
+                                    &changed);
+    /* kept when it changed the label */
+    if (rc == OFFPAY_OK && changed)
         rc = offpay__ledger_journal(l, c->now, "label-terminal", c->terminal_id,
                                     c->label);
     return rc;

@@ -974,19 +974,33 @@ json_t *offpay__sheet_json(const offpay_balance_sheet *s, uint32_t now)
                      "truncated", s->more != 0);
 }
 
-json_t *offpay__digest_json(const offpay_transfers_digest *d, size_t n)
+json_t *offpay__digest_json(const offpay_transfers_digest *d,
+                            const offpay_actions_digest *a, size_t n)
 {
-    json_t *arr = json_array();
+    json_t *arr = json_array(), *acts;
 
     for (size_t k = 0; arr != NULL && k < n; k++) {
         char hex[2 * sizeof d[k].digest + 1];
         int  by_time = d[k].until != UINT32_MAX;
 
         sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
+        acts = json_null();
+        if (a != NULL) {
+            char ahex[2 * sizeof a[k].digest + 1];
+
+            sodium_bin2hex(ahex, sizeof ahex, a[k].digest, sizeof a[k].digest);
+            acts = json_pack("{s:o, s:I, s:o, s:s}", "until",
+                             a[k].until != UINT32_MAX ? json_integer(a[k].until)
+                                                      : json_null(),
+                             "count", (json_int_t)a[k].actions, "newest_at",
+                             a[k].newest_at != 0 ? json_integer(a[k].newest_at)
+                                                 : json_null(),
+                             "digest", ahex);
+        }
         if (json_array_append_new(
                 arr,
                 json_pack(
-                    "{s:I, s:o, s:o, s:b, s:I, s:o, s:o, s:s}", "shard",
+                    "{s:I, s:o, s:o, s:b, s:I, s:o, s:o, s:s, s:o}", "shard",
                     (json_int_t)k, "upto",
                     by_time && d[k].upto == INT64_MAX
                         ? json_null()
@@ -999,7 +1013,7 @@ json_t *offpay__digest_json(const offpay_transfers_digest *d, size_t n)
                     "newest_at",
                     d[k].newest_at != 0 ? json_integer(d[k].newest_at)
                                         : json_null(),
-                    "digest", hex)) != 0) {
+                    "digest", hex, "actions", acts)) != 0) {
             json_decref(arr);
             arr = NULL;
         }

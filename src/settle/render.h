@@ -391,7 +391,10 @@ json_t *offpay__sheet_json(const offpay_balance_sheet *s, uint32_t now);
 
 /* The ledger's digest of each shard (d[0..n)), the answer of GET
  * /v1/admin/digest (docs/api.md): {"shards": [{shard, upto, marked,
- * transfers, last_id, newest_at, digest (hex)}]}. NULL: out of memory. */
-json_t *offpay__digest_json(const offpay_transfers_digest *d, size_t n);
+ * transfers, last_id, newest_at, digest (hex), actions: {until, count,
+ * newest_at, digest} of a[k] (null when a is NULL)}]}. NULL: out of
+ * memory. */
+json_t *offpay__digest_json(const offpay_transfers_digest *d,
+                            const offpay_actions_digest *a, size_t n);
 
 #endif

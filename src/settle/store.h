@@ -849,9 +849,10 @@ typedef struct offpay__store_ops {
     offpay_err (*terminal_report)(offpay__store *s, uint32_t id,
                                   const offpay_terminal_report *r);
     /* terminal id's label (029_terminal_labels) set to label, or cleared
-     * for NULL */
+     * for NULL; *changed 0 when it was so already (the same label kept
+     * with its time) */
     offpay_err (*terminal_label)(offpay__store *s, uint32_t id,
-                                 const char *label, uint32_t at);
+                                 const char *label, uint32_t at, int *changed);
     /* keeps a refusal (offpay__refusal_add_sql; one already kept for its
      * terminal and code: nothing) */
     offpay_err (*refusal_add)(offpay__store *s, const offpay__refusal_row *r);

@@ -563,7 +563,8 @@ const char offpay__refusals_sql[] =
 
 /* What operators did (032_operator_actions), a period in time order
  * through operator_actions_at, one operator's through
- * operator_actions_who. */
+ * operator_actions_who: under their name, and through offpay admin
+ * (OFFPAY_ACTOR_ADMIN_SUFFIX). */
 const char offpay__action_add_sql[] =
     "INSERT INTO operator_actions (at, who, action, subject, detail)"
     " VALUES ($1, $2, $3, $4, $5)";
@@ -575,14 +576,15 @@ const char offpay__action_add_sql[] =
     " AND (CAST($5 AS BIGINT) = 0 OR subject = CAST($5 AS BIGINT))"
 const char offpay__actions_sql[] = ACTIONS_SELECT " ORDER BY at, id LIMIT $6";
 const char offpay__actions_who_sql[] =
-    ACTIONS_SELECT " AND lower(who) = lower(CAST($6 AS TEXT))"
+    ACTIONS_SELECT " AND lower(who) IN (lower(CAST($6 AS TEXT)),"
+                   " lower(CAST($6 AS TEXT) || ' (offpay admin)'))"
                    " ORDER BY at, id LIMIT $7";
 
 /* Terminal $1's label, through its primary key (029_terminal_labels). */
 const char offpay__terminal_label_set_sql[] =
     "INSERT INTO terminal_labels (terminal, label, set_at) VALUES ($1, $2, $3)"
     " ON CONFLICT (terminal) DO UPDATE SET label = excluded.label,"
-    " set_at = excluded.set_at";
+    " set_at = excluded.set_at WHERE terminal_labels.label <> excluded.label";
 const char offpay__terminal_label_clear_sql[] =
     "DELETE FROM terminal_labels WHERE terminal = $1";
 /* ($1 the new terminal, $2 the time, $3 the old one, numbered in the

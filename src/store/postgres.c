@@ -2113,7 +2113,8 @@ static offpay_err s_owed_at(offpay__store *s, uint16_t currency, uint32_t at,
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
-                                   const char *label, uint32_t at);
+                                   const char *label, uint32_t at,
+                                   int *changed);
 static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r);
 static offpay_err s_action_add(offpay__store                *s,
                                const offpay_operator_action *a);
@@ -4257,17 +4258,23 @@ static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest)
 }
 
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
-                                   const char *label, uint32_t at)
+                                   const char *label, uint32_t at, int *changed)
 {
-    params    p = {0};
-    PGresult *r = NULL;
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc;
 
     p_i64(&p, id);
-    if (label == NULL)
-        return run_sql(s, offpay__terminal_label_clear_sql, &p, &r);
-    p_text(&p, label);
-    p_i64(&p, at);
-    return run_sql(s, offpay__terminal_label_set_sql, &p, &r);
+    if (label != NULL) {
+        p_text(&p, label);
+        p_i64(&p, at);
+    }
+    rc = run_sql(s,
+                 label != NULL ? offpay__terminal_label_set_sql
+                               : offpay__terminal_label_clear_sql,
+                 &p, &r);
+    *changed = rc == OFFPAY_OK && strtoull(PQcmdTuples(r), NULL, 10) > 0;
+    return rc;
 }
 
 static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r)

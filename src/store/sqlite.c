@@ -1864,7 +1864,8 @@ static offpay_err s_terminals(offpay__store *s, uint64_t merchant,
 static offpay_err s_terminal_report_get(offpay__store *s, uint32_t id,
                                         offpay_terminal_report *out);
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
-                                   const char *label, uint32_t at);
+                                   const char *label, uint32_t at,
+                                   int *changed);
 static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r);
 static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
                              uint32_t to,
@@ -3812,7 +3813,7 @@ static offpay_err s_cases_open(offpay__store *s, uint64_t *n, uint32_t *oldest)
 }
 
 static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
-                                   const char *label, uint32_t at)
+                                   const char *label, uint32_t at, int *changed)
 {
     sqlite3_stmt *st = NULL;
     offpay_err    rc = prepare(s,
@@ -3828,6 +3829,7 @@ static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
         sqlite3_bind_int64(st, 3, at);
     }
     rc = run(st);
+    *changed = rc == OFFPAY_OK && sqlite3_changes(s->db) > 0;
     sqlite3_finalize(st);
     return rc;
 }

@@ -9,6 +9,11 @@ digest") alone: e2e.offpayd_report compares it with offpayd's and
                                                objects named as COLS, as
                                                PostgreSQL's json_agg gives
 
+  digest_check.py actions-sqlite LEDGER.db UNTIL  the digest of what
+  digest_check.py actions-json UNTIL < ROWS.json   operators did (since
+                                                   0.31.0), rows named
+                                                   as ACOLS
+
 UPTO: the highest id covered; UNTIL: the latest time (4294967295: any).
 Prints the digest in hex."""
 import hashlib
@@ -42,7 +47,33 @@ def digest(rows, upto, until):
     return h.hexdigest()
 
 
+ACOLS = ("id", "at", "who", "action", "subject", "detail")
+ASQL = ("SELECT id, at, who, action, subject, detail FROM operator_actions")
+
+
+def actions_digest(rows, until):
+    h = hashlib.blake2b(digest_size=32)
+    h.update(b"offpay operator actions v1\0")
+    for (i, at, who, action, subject, detail) in sorted(
+            rows, key=lambda r: (int(r[1]), int(r[0]))):
+        if at > until:
+            continue
+        h.update(struct.pack(">QQQ", i, at, subject or 0))
+        for t in (who, action, detail):
+            b = b"" if t is None else t.encode()
+            h.update(struct.pack(">BI", len(b) > 0, len(b)) + b)
+    return h.hexdigest()
+
+
 def main():
+    if sys.argv[1] == "actions-sqlite":
+        rows = list(sqlite3.connect(sys.argv[2]).execute(ASQL))
+        print(actions_digest(rows, int(sys.argv[3])))
+        return
+    if sys.argv[1] == "actions-json":
+        rows = [tuple(r[c] for c in ACOLS) for r in json.load(sys.stdin) or []]
+        print(actions_digest(rows, int(sys.argv[2])))
+        return
     if sys.argv[1] == "sqlite":
         rows = list(sqlite3.connect(sys.argv[2]).execute(SQL))
         upto, until = int(sys.argv[3]), int(sys.argv[4])

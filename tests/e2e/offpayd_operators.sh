@@ -63,6 +63,9 @@ api GET "/v1/admin/accounts/$W/transfers"
 grep -qE "POST /v1/admin/accounts/$W/deposit by desk-1 from 127\.0\.0\.1: deposit 2\.50 EUR into wallet account $W \(ref \"cash in\"\): transfer [0-9]+$" server.err \
   && grep -qE "POST /v1/admin/accounts/$W/withdraw by night-shift from 127\.0\.0\.1: withdrawal 1\.00 EUR" server.err \
   && ok "offpayd's log names them too" || fail "log: $(grep /v1/admin/accounts server.err)"
+grep -qE "POST /v1/admin/accounts/$W/withdraw by night-shift from 127\.0\.0\.1: refused 409 EFUNDS: .+" server.err \
+  && ok "the refused withdrawal is on the log too, with who asked and why" \
+  || fail "refused log: $(grep withdraw server.err)"
 
 # on the ledger directly: --by, else the login name
 run_cli 0 "deposit 0.25 EUR" -- "$OFFPAY" admin deposit --db "$LEDGER" --account "$W" --amount 0.25 --by "cash office"
@@ -76,6 +79,8 @@ as_op "$N1" POST /v1/admin/enrollments '{"currency":"EUR"}'
 NCODE=$(jget .code)
 [ "$status" = 200 ] && [ ${#NCODE} = 24 ] && ok "night-shift makes an enrollment code" \
   || fail "night-shift's code: $status $(cat resp.json)"
+# and one on the ledger directly, under their name: theirs too
+NCODE2=$("$OFFPAY" admin enroll-code --db "$LEDGER" --currency EUR --by night-shift)
 me=$(id -un)
 "$OFFPAY" admin transfers --db "$LEDGER" --account "$W" > tr.txt
 grep -qE "^transfer [0-9]+ .* deposit +\+0\.25 from world account [0-9]+  by cash office \(offpay admin\)$" tr.txt \
@@ -93,7 +98,7 @@ F1=finance-token-0123456789abcdef
 printf 'desk-1 %s\nfinance %s\n' "$D2" "$F1" > ops
 kill -HUP "$server_pid"
 for _ in $(seq 1 100); do grep -q "SIGHUP: operator finance added" server.err && break; sleep 0.05; done
-grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from now on; 1 unused enrollment code(s) they made voided$" server.err \
+grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from now on; 2 unused enrollment code(s) they made voided$" server.err \
   && grep -q "SIGHUP: operator desk-1 has a new token (ops, line 1): the one before is refused from now on (the enrollment codes they made are still theirs)$" server.err \
   && grep -q "SIGHUP: operator finance added (ops, line 2)$" server.err \
   && ok "SIGHUP: the log says who was added, removed, and whose token changed" \
@@ -110,6 +115,9 @@ wallet_init wn
 w enroll wn --server "$URL" --code "$NCODE"
 [ "$ws" = 1 ] && grep -q "ENROLL_CODE_EXPIRED" w.out \
   && ok "night-shift's unused enrollment code: ENROLL_CODE_EXPIRED" || fail "voided code: $ws $(cat w.out)"
+w enroll wn --server "$URL" --code "$NCODE2"
+[ "$ws" = 1 ] && grep -q "ENROLL_CODE_EXPIRED" w.out \
+  && ok "the code night-shift made through offpay admin: ENROLL_CODE_EXPIRED too" || fail "voided code 2: $ws $(cat w.out)"
 as_op "$D2" POST "/v1/admin/accounts/$W/deposit" '{"amount":"0.10"}'
 [ "$status" = 200 ] && ok "desk-1's new token" || fail "desk-1's new token: $status"
 as_op "$F1" GET "/v1/admin/accounts/$W"
@@ -171,6 +179,12 @@ expect_http 400 BAD_FIELD "the shared token taking a step as operator finance"
   && ok "its hint says finance takes steps with their own token" || fail "hint: $(jget .hint)"
 api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"night-shift"}'
 expect_http 400 BAD_FIELD "the shared token taking a step as night-shift, taken out"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"Offpayd Release Job"}'
+expect_http 400 BAD_FIELD "the shared token taking a step under offpayd's own name"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"desk-1 (offpay admin)"}'
+expect_http 400 BAD_FIELD "the shared token taking a step under offpay admin's form"
+[ "$(jget .hint)" = "by: 'desk-1 (offpay admin)' is a name the ledger keeps for what offpay admin does: name who takes the step, or leave by out" ] \
+  && ok "its hint says whose name that form is" || fail "hint: $(jget .hint)"
 run_cli 0 "  note +by night desk: on the phone" -- sh -c \
   "'$OFFPAY' admin case '$CASE' --server '$URL' --token-file token --note 'on the phone' --by 'night desk' && '$OFFPAY' admin case '$CASE' --db '$LEDGER'"
 # finance's name written in capitals: the same operator, renamed (their
@@ -273,7 +287,7 @@ api GET "/v1/admin/actions?subject=$TB&action=revoke-terminal"
   && ok "terminal $TB's revocation: by desk-1, till stolen (its second changed nothing: not kept)" \
   || fail "revoke-terminal: $status $(cat resp.json)"
 api GET "/v1/admin/actions?action=void-codes"
-[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","1 code of night-shift"],["offpayd operators file","1 code of Finance"],["'"$me"' (offpay admin)","1 code of desk-1"],["'"$me"' (offpay admin)","1 code of front desk (offpay admin)"]]' ] \
+[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","2 codes of night-shift"],["offpayd operators file","1 code of Finance"],["'"$me"' (offpay admin)","1 code of desk-1"],["'"$me"' (offpay admin)","1 code of front desk (offpay admin)"]]' ] \
   && ok "the codes voided: at the two SIGHUPs, and by hand (the run that voided none not kept)" \
   || fail "void-codes: $(cat resp.json)"
 api GET "/v1/admin/actions?action=register-merchant"
@@ -307,7 +321,7 @@ last=$("$OFFPAY" admin actions --db "$LEDGER" --limit 3 | tail -1)
   && ok "admin actions: 'more: --after', and the rest after it" || fail "cli pages: $last"
 api GET "/v1/admin/actions?action=revoke-termial"
 expect_http 400 BAD_PARAMETER "an action not known"
-[[ "$(jget .hint)" == "action: one of create-account, register-merchant, "* ]] \
+[[ "$(jget .hint)" == "action: one of create-account, create-guarantee, "* ]] \
   && ok "its hint names the actions" || fail "hint: $(jget .hint)"
 api GET "/v1/admin/actions?after=12.0"
 expect_http 400 BAD_PARAMETER "a cursor not a page's"
@@ -319,6 +333,23 @@ run_cli 2 "admin actions: --action is one of create-account" -- \
   "$OFFPAY" admin actions --db "$LEDGER" --action nope
 run_cli 2 "admin actions: --after is the 'more: --after AT.SHARD.ID'" -- \
   "$OFFPAY" admin actions --db "$LEDGER" --after 5
+# who may act, as the SIGHUPs changed it, is on the ledger too; desk-1's
+# token handed to the name carol: said so, not "refused"
+printf 'carol %s\n' "$D2" > ops
+kill -HUP "$server_pid"
+for _ in $(seq 1 100); do grep -q "SIGHUP: operator carol added" server.err && break; sleep 0.05; done
+grep -q "SIGHUP: operator desk-1 removed (ops): their token is carol's now: what it books from now on is kept under carol; 0 unused enrollment code(s) they made voided$" server.err \
+  && ok "desk-1's token under the name carol: the log says whose it is now" \
+  || fail "token renamed: $(grep SIGHUP server.err | tail -3)"
+as_op "$D2" POST "/v1/admin/terminals/$TB/label" '{"label":"gate 3"}'
+[ "$status" = 200 ] || fail "carol labels: $status $(cat resp.json)"
+api GET "/v1/admin/actions?by=offpayd%20operators%20file"
+[ "$(jq -c '[.actions[] | [.action, .detail]]' resp.json)" = '[["void-codes","2 codes of night-shift"],["operator-removed","night-shift"],["operator-new-token","desk-1 (line 1)"],["operator-added","finance (line 2)"],["operator-removed","desk-1"],["operator-renamed","finance is Finance now"],["void-codes","1 code of Finance"],["operator-removed","Finance"],["operator-removed","desk-1: their token is now carol"],["operator-added","carol (line 1)"]]' ] \
+  && ok "every change to who may act at a SIGHUP is among what operators did" \
+  || fail "operators file: $(jq -c '[.actions[] | [.action, .detail]]' resp.json)"
+api GET "/v1/admin/actions?action=label-terminal&subject=$TB"
+[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["'"$me"' (offpay admin)","gate 2"],["carol","gate 3"]]' ] \
+  && ok "the label given with carol's token is carol's" || fail "carol: $(cat resp.json)"
 stop_server
 start_server
 audits "operators by name"

@@ -306,6 +306,21 @@ api GET "/v1/admin/digest?to=$TD"
 DT=$(jq -r '.shards[0].digest' resp.json)
 [ "$(jq -c '[.shards[0].upto, .shards[0].until]' resp.json)" = "[null,$TD]" ] \
   && ok "GET /v1/admin/digest?to: of the transfers dated until then" || fail "digest?to: $(cat resp.json)"
+# beside it (since 0.31.0), the digest of what operators did until then
+DA=$(jq -r '.shards[0].actions.digest' resp.json)
+NA=$(ledger_sql ledger "SELECT COUNT(*) FROM operator_actions WHERE at <= $TD")
+arows() {
+  if [ "$BACKEND" = sqlite ]; then
+    python3 "$(dirname "$0")/digest_check.py" actions-sqlite "$work/ledger.db" "$1"
+  else
+    ledger_sql ledger "SELECT json_agg(t) FROM (SELECT id, at, who, action, subject, detail FROM operator_actions) t" \
+      | python3 "$(dirname "$0")/digest_check.py" actions-json "$1"
+  fi
+}
+[ "$NA" -gt 3 ] && [ "$(jq -c '[.shards[0].actions.until, .shards[0].actions.count]' resp.json)" = "[$TD,$NA]" ] \
+  && [ "$(arows "$TD")" = "$DA" ] \
+  && ok "the $NA operators' actions until then: their digest, computed again from the rows by another program: the same" \
+  || fail "actions digest: $(jq -c '.shards[0].actions' resp.json) $(arows "$TD") ($NA)"
 rows() {
   if [ "$BACKEND" = sqlite ]; then
     python3 "$(dirname "$0")/digest_check.py" sqlite "$work/ledger.db" "$1" "$2"
@@ -329,6 +344,14 @@ run_cli 0 "^the same as the digest expected: the transfers it covers are those i
   "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --expect "$DG"
 run_cli 0 "^the same as the digest expected" -- \
   "$OFFPAY" admin digest --db "$LEDGER" --to "$TD" --expect "$DT"
+api POST /v1/admin/accounts '{"currency":"EUR","ref":"after the close"}'
+expect_http 200 - "an account opened after the digests were kept"
+run_cli 0 "^the same as the actions digest expected: the operators' actions it covers are those it was kept of$" -- \
+  "$OFFPAY" admin digest --db "$LEDGER" --to "$TD" --expect "$DT" --expect-actions "$DA"
+run_cli 1 "^DIFFERS from the actions digest expected" -- \
+  "$OFFPAY" admin digest --db "$LEDGER" --to "$(date +%s)" --expect-actions "$DA"
+run_cli 2 "--expect-actions needs the --to" -- \
+  "$OFFPAY" admin digest --db "$LEDGER" --expect-actions "$DA"
 if [ "$BACKEND" = sqlite ]; then
   "$OFFPAY" admin backup --db "$LEDGER" --out kept.db >/dev/null
   python3 -c 'import sqlite3, sys
@@ -343,6 +366,17 @@ c = sqlite3.connect(sys.argv[1])
 c.execute("INSERT INTO transfers (debit, credit, amount, kind, at) SELECT debit, credit, 100, kind, ? FROM transfers WHERE kind = ? LIMIT 1", (int(sys.argv[2]) - 100, "deposit"))
 c.commit()' back.db "$TD"
   run_cli 1 "^DIFFERS" -- "$OFFPAY" admin digest --db back.db --to "$TD" --expect "$DT"
+  # an operator's action rewritten behind offpay's back: the transfers'
+  # digest is the same, the actions' is not
+  "$OFFPAY" admin backup --db "$LEDGER" --out acts.db >/dev/null
+  python3 -c 'import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("UPDATE operator_actions SET who = ? WHERE id = (SELECT MIN(id) FROM operator_actions)", ("someone else",))
+c.commit()' acts.db
+  run_cli 1 "^DIFFERS from the actions digest expected: an operator's action it covers was changed, removed or added since" -- \
+    "$OFFPAY" admin digest --db acts.db --to "$TD" --expect "$DT" --expect-actions "$DA"
+  run_cli 1 "^the same as the digest expected" -- \
+    "$OFFPAY" admin digest --db acts.db --to "$TD" --expect "$DT" --expect-actions "$DA"
 fi
 run_cli 2 "64 hex digits" -- "$OFFPAY" admin digest --db "$LEDGER" --upto "$UPTO" --expect abc
 api GET "/v1/admin/digest?upto=0"
