@@ -177,7 +177,7 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
     offpay_case_note step;
     srv_value        v[2];
     json_t          *doc = NULL, *cj;
-    char             hint[160];
+    char             hint[160], claim[OFFPAY_CASE_AUTHOR_MAX + 1];
     uint64_t         id;
     int              replayed = 0, e;
     offpay_err       rc;
@@ -230,12 +230,24 @@ static void case_act(srv_req *r, srv_reply *out, offpay_case_action action,
         srv_fail(out, SRV_E_BAD_FIELD, hint);
         return;
     }
-    rc = offpay_ledger_case_act(
-        r->l, id, action, v[0].s,
-        v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0
-            ? v[1].s
-            : r->operator_name,
-        r->now, &step, &replayed);
+    /* the name the shared token's bearer gives is their claim, which no
+     * token checked: kept as such (since 0.31.0) */
+    if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0 &&
+        strlen(v[1].s) + strlen(SRV_CLAIM_SUFFIX) > OFFPAY_CASE_AUTHOR_MAX) {
+        snprintf(hint, sizeof hint,
+                 "by: at most %u bytes with --token-file's token (kept as "
+                 "'NAME" SRV_CLAIM_SUFFIX "')",
+                 (unsigned)(OFFPAY_CASE_AUTHOR_MAX - strlen(SRV_CLAIM_SUFFIX)));
+        json_decref(doc);
+        srv_fail(out, SRV_E_BAD_FIELD, hint);
+        return;
+    }
+    if (v[1].present && strcmp(r->operator_name, SRV_TOKEN_OPERATOR) == 0)
+        snprintf(claim, sizeof claim, "%s" SRV_CLAIM_SUFFIX, v[1].s);
+    else
+        snprintf(claim, sizeof claim, "%s", r->operator_name);
+    rc = offpay_ledger_case_act(r->l, id, action, v[0].s, claim, r->now, &step,
+                                &replayed);
     json_decref(doc);
     if (rc == OFFPAY_OK && action != OFFPAY_CASE_NOTE && !replayed)
         srv_cases_count(r->l);

@@ -130,6 +130,9 @@ typedef struct srv_pool srv_pool;
 /* who voids a removed operator's codes at a SIGHUP (settle.h, "what
  * operators did") */
 #define SRV_OPERATORS_FILE "offpayd operators file"
+/* what a case step's "by" sent with --token-file's token is kept with:
+ * the bearer's claim, which no token checked (since 0.31.0) */
+#define SRV_CLAIM_SUFFIX " (operator token)"
 /* 1 when name (any case) is one of the three above, 2 when it ends with
  * OFFPAY_ACTOR_ADMIN_SUFFIX: names a case step's "by" may not claim; 0
  * otherwise (http.c). */

@@ -163,7 +163,7 @@ expect_http 409 ECASE_OPEN "an open case is not reopened"
 api POST "/v1/admin/cases/$CASE/close" "{\"resolution\":\"evidence sent to the payer's bank; wallet revoked\",\"by\":\"fraud desk\"}"
 expect_http 200 - "the case closed"
 CLOSED_AT=$(jget .case.closed_at)
-[ "$(jget .step.action)" = close ] && [ "$CLOSED_AT" -ge "$(( $(date +%s) - 60 ))" ] && [ "$(jget .step.by)" = "fraud desk" ] \
+[ "$(jget .step.action)" = close ] && [ "$CLOSED_AT" -ge "$(( $(date +%s) - 60 ))" ] && [ "$(jget .step.by)" = "fraud desk (operator token)" ] \
   && [ "$(jget .case.resolution)" = "evidence sent to the payer's bank; wallet revoked" ] \
   && ok "closed at $CLOSED_AT with its resolution" || fail "close: $(cat resp.json)"
 api GET "/v1/admin/cases?state=open"
@@ -211,7 +211,7 @@ run_cli 0 "^case $CASE +double_spend +credential $S .* CLOSED $(iso "$CLOSED_AT"
   "$OFFPAY" admin case "$CASE" --db "$LEDGER"
 run_cli 0 "step $N1  [0-9T:-]+Z  note    by operator token: payer reached: the wallet was copied at a repair shop" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER"
-run_cli 0 "  close   by fraud desk: evidence sent to the payer's bank; wallet revoked" -- \
+run_cli 0 "  close   by fraud desk \(operator token\): evidence sent to the payer's bank; wallet revoked" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER"
 run_cli 1 "case $CASE is closed already, since $(iso "$CLOSED_AT") \(resolution: evidence sent to the payer's bank; wallet revoked\): nothing was added; --reopen it first to close it again \(ECASE_CLOSED\)" -- \
   "$OFFPAY" admin case "$CASE" --db "$LEDGER" --close "written off"
@@ -347,7 +347,7 @@ api POST "/v1/admin/cases/$CASE2/close" '{"resolution":"the guarantee covered 10
 run_cli 0 "^case $CASE2: note kept" -- \
   "$OFFPAY" admin case "$CASE2" --db "$LEDGER" --note "receipt filed"
 api GET "/v1/admin/cases/$CASE2"
-[ "$(jq -c '[.steps[] | .action + "/" + .by]' resp.json)" = "[\"close/fraud desk\",\"note/$(id -un) (offpay admin)\"]" ] \
+[ "$(jq -c '[.steps[] | .action + "/" + .by]' resp.json)" = "[\"close/fraud desk (operator token)\",\"note/$(id -un) (offpay admin)\"]" ] \
   && [ "$(jget .case.resolution)" = "the guarantee covered 10.00; the payer repaid it" ] \
   && ok "case $CASE2: its two steps, by each" || fail "case $CASE2: $(cat resp.json)"
 api GET "/v1/admin/cases?state=closed"
@@ -361,7 +361,7 @@ run_cli 0 "^case $CASE2: this reopen was its newest step already" -- \
   "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --reopen "the payer disputes the repayment" --by "night desk"
 run_cli 1 "offpayd answered 409 ECASE_OPEN: case $CASE2 is open: only a closed case is reopened" -- \
   "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --reopen "again"
-run_cli 0 "  reopen  by night desk: the payer disputes the repayment" -- \
+run_cli 0 "  reopen  by night desk \(operator token\): the payer disputes the repayment" -- \
   "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token
 "$OFFPAY" admin case "$CASE2" --server "$URL" --token-file token --json > remote.case
 "$OFFPAY" admin case "$CASE2" --db "$LEDGER" --json > ledger.case

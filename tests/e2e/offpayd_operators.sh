@@ -185,7 +185,11 @@ api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"desk-1 (off
 expect_http 400 BAD_FIELD "the shared token taking a step under offpay admin's form"
 [ "$(jget .hint)" = "by: 'desk-1 (offpay admin)' is a name the ledger keeps for what offpay admin does: name who takes the step, or leave by out" ] \
   && ok "its hint says whose name that form is" || fail "hint: $(jget .hint)"
-run_cli 0 "  note +by night desk: on the phone" -- sh -c \
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"'"$(printf 'n%.0s' $(seq 1 48))"'"}'
+expect_http 400 BAD_FIELD "the shared token's by of 48 bytes (kept with ' (operator token)': 65)"
+[ "$(jget .hint)" = "by: at most 47 bytes with --token-file's token (kept as 'NAME (operator token)')" ] \
+  && ok "its hint says why" || fail "hint: $(jget .hint)"
+run_cli 0 "  note +by night desk \(operator token\): on the phone" -- sh -c \
   "'$OFFPAY' admin case '$CASE' --server '$URL' --token-file token --note 'on the phone' --by 'night desk' && '$OFFPAY' admin case '$CASE' --db '$LEDGER'"
 # finance's name written in capitals: the same operator, renamed (their
 # codes are not voided, and are theirs still when they go)
