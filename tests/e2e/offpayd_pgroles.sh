@@ -26,6 +26,7 @@ psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" >/dev/null <<SQL
 CREATE ROLE "$role" LOGIN;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "$role";
 GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO "$role";
+REVOKE UPDATE, DELETE, TRUNCATE ON operator_actions, booked_by, case_notes FROM "$role";
 SQL
 LEDGER=$(sed "s|//[^@]*@|//$role@|" <<<"$OWNER_LEDGER")
 start_server
@@ -36,6 +37,20 @@ upload ta --from 1 --to 1
   || fail "non-owner upload: $status $(head -c 200 resp.json)"
 balances "A=$MA:100 esc=esc/$S:4900" "settled under the non-owner role"
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
+# the record of who did what, added to only (docs/operations.md,
+# "PostgreSQL roles"): the role books, acts and takes case steps without
+# the right to change or remove a row of it, and cannot remove one
+W2=$(new_account payer-2 5.00)
+[ "$status" = 200 ] && ok "a new account and its deposit under the role" || fail "account: $status $(cat resp.json)"
+new_wallet w2 "$W2" 1.00; S2=$SERIAL
+run_cli 0 "revoked" -- "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$S2" --reason "card lost" --by desk
+api GET "/v1/admin/actions?action=revoke-credential"
+[ "$(jq -c '[.actions[] | [.who, .subject]]' resp.json)" = "[[\"desk (offpay admin)\",\"$S2\"]]" ] \
+  && ok "the revocation kept under the role" || fail "actions: $(cat resp.json)"
+psql -q -X "$LEDGER" -c "DELETE FROM operator_actions" >del.out 2>&1 \
+  && fail "the role removed the actions: $(cat del.out)" \
+  || { grep -q "permission denied for table operator_actions" del.out \
+         && ok "the role cannot remove an action: permission denied" || fail "delete: $(cat del.out)"; }
 
 # a privilege taken away: 503 EACCES, and PostgreSQL's reason on the log
 psql -q -X -v ON_ERROR_STOP=1 "$OWNER_LEDGER" -c "REVOKE INSERT ON request_nonces FROM \"$role\""
