@@ -224,7 +224,7 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
 #define OFFPAY_ACTION_DETAIL_MAX 128u
 
 /*
- * An operator's action that books no transfer, kept in the action's own
+ * An operator's action (a transfer booked among them), kept in its own
  * transaction when the handle names who acts (offpay_ledger_set_actor;
  * docs/settlement.md §1, "What operators did"). The actions and their
  * subjects:
@@ -247,6 +247,13 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
  *   vouch-clock        none                  detail: the time vouched for
  *   drop-marks         none                  (one a shard that held marks)
  *   skip-ids           none                  detail: "by N"
+ *   book               the transfer          detail: its kind, amount and
+ *                                            accounts (a transfer booked
+ *                                            under the name: also its
+ *                                            offpay_account_transfer.by)
+ *   export-evidence    the case              (kept by the program that
+ *                                            exported it:
+ *                                            offpay_ledger_note_action)
  *   operator-added     none                  detail: the name (and the
  *   operator-removed                         file's line); renamed: "OLD
  *   operator-new-token                       is NEW now"; kept by the
@@ -254,9 +261,8 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
  *                                            operators (offpayd's SIGHUP:
  *                                            offpay_ledger_note_action)
  * Only an action that changed something is kept (a revocation of what
- * was revoked already is not). A booking is not an action here: its
- * transfer keeps who booked it (offpay_account_transfer.by), and a
- * case's step its author.
+ * was revoked already is not). A case's step keeps its author with it,
+ * and is not repeated here.
  */
 typedef struct offpay_operator_action {
     uint32_t at;    /* the clock of the program that did it */
@@ -304,16 +310,19 @@ offpay_err offpay_ledger_actions(offpay_ledger              *l,
 
 /*
  * offpay_ledger_note_action — keeps, on shard 0 in a transaction of its
- * own, an action of a change to who may act that the program holding the
- * operators' tokens made (offpayd: its --operators-file read again), under
- * the handle's actor (nothing kept when it names no one): action is one of
- * operator-added, operator-removed, operator-new-token, operator-renamed;
- * detail NULL or 1 to OFFPAY_ACTION_DETAIL_MAX bytes of one line of text.
- * Errors: OFFPAY_EINVAL (another action, a malformed detail), the
- * store's. Since 0.31.0.
+ * own, an action the library does not see itself, under the handle's
+ * actor (nothing kept when it names no one): a change to who may act
+ * that the program holding the operators' tokens made (offpayd: its
+ * --operators-file read again; operator-added, operator-removed,
+ * operator-new-token, operator-renamed, subject 0), or a case's evidence
+ * exported (export-evidence, subject the case). detail NULL or 1 to
+ * OFFPAY_ACTION_DETAIL_MAX bytes of one line of text. Errors:
+ * OFFPAY_EINVAL (another action, a malformed detail), the store's. Since
+ * 0.31.0.
  */
 offpay_err offpay_ledger_note_action(offpay_ledger *l, uint32_t now,
-                                     const char *action, const char *detail);
+                                     const char *action, uint64_t subject,
+                                     const char *detail);
 
 /* The cursor text of action a ("AT.SHARD.ID"; at most
  * OFFPAY_ACTION_CURSOR_MAX bytes with its NUL), and back: 1 when s is one

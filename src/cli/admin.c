@@ -425,19 +425,19 @@ static const char help[] =
     "            every credential not released (about 1.5 s a million on\n"
     "            SQLite). Over HTTP, with the trust bundle's keys: GET\n"
     "            /v1/admin/keys\n"
-    "  actions   what operators did that booked no transfer, in time\n"
-    "            order: accounts (and guarantees), merchants and\n"
+    "  actions   what operators did, in time order: transfers booked,\n"
+    "            accounts (and guarantees), merchants and\n"
     "            terminals registered,\n"
     "            credentials issued, credentials, wallets and terminals\n"
     "            revoked (with the reason), merchants closed, terminals\n"
     "            labelled, enrollment codes made and voided, the clock\n"
-    "            vouched for, marks dropped, ids skipped, operators\n"
+    "            vouched for, marks dropped, ids skipped, evidence\n"
+    "            exported, operators\n"
     "            added, removed, given a new token or renamed at\n"
     "            offpayd's SIGHUP; each with when\n"
     "            and by whom (offpayd: the operator whose token it was;\n"
-    "            offpay admin: 'NAME (offpay admin)'). A booking's name\n"
-    "            is on its transfer ('admin transfers'), a case step's on\n"
-    "            the case. Over HTTP: GET /v1/admin/actions\n"
+    "            offpay admin: 'NAME (offpay admin)'). A case step's\n"
+    "            name is on the case. Over HTTP: GET /v1/admin/actions\n"
     "  skip-ids  after a restore from a backup, before offpayd starts on\n"
     "            it: move the next credential serial (on every shard) and\n"
     "            the next terminal id --by N past where they stand (default\n"
@@ -562,7 +562,8 @@ static const char help[] =
     "                   issue-credential, revoke-credential, revoke-wallet,\n"
     "                   revoke-terminal, close-merchant, label-terminal,\n"
     "                   enroll-code, void-codes, vouch-clock, drop-marks,\n"
-    "                   skip-ids, operator-added, operator-removed,\n"
+    "                   skip-ids, book, export-evidence, operator-added,\n"
+    "                   operator-removed,\n"
     "                   operator-new-token, operator-renamed\n"
     "  --subject N      actions: on this account, credential, terminal or\n"
     "                   merchant only (with --action for one kind)\n"
@@ -4066,7 +4067,7 @@ static int void_codes(offpay_ledger *l, const char *by, int json)
     return EXIT_OK;
 }
 
-/* `admin actions`: what operators did that booked no transfer (settle.h,
+/* `admin actions`: what operators did (settle.h,
  * "what operators did"), in time order; its --json is GET
  * /v1/admin/actions's answer. */
 static int actions(offpay_ledger *l, const offpay_action_filter *f, int json)
@@ -4848,6 +4849,20 @@ static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
     status = cli_output_write("--out", a->out, a->force, (const uint8_t *)file,
                               flen);
     free(file);
+    /* who took a payer's codes out of the ledger is kept (settle.h, "what
+     * operators did"): no record, no file */
+    if (status == EXIT_OK) {
+        rc = offpay_ledger_note_action(l, cli_now(), "export-evidence", id,
+                                       NULL);
+        if (rc != OFFPAY_OK) {
+            unlink(a->out);
+            fprintf(stderr,
+                    "offpay: admin evidence: the ledger could not keep who "
+                    "exported it, so %s was removed again\n",
+                    a->out);
+            return cli_fail("admin evidence", rc);
+        }
+    }
     if (status == EXIT_OK)
         printf("wrote the evidence of case %llu to %s (%zu bytes); check it "
                "with 'offpay verify-evidence %s --root root.pub'\n",

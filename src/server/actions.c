@@ -1,7 +1,7 @@
 /*
- * actions.c — GET /v1/admin/actions: what operators did that booked no
- * transfer (revocations, registrations, closings, labels, enrollment
- * codes, the clock vouched for, ...; settle.h, "what operators did";
+ * actions.c — GET /v1/admin/actions: what operators did (bookings,
+ * revocations, registrations, closings, labels, enrollment codes, the
+ * clock vouched for, ...; settle.h, "what operators did";
  * docs/api.md), every shard's in time order, a page at a time.
  */
 #include <stdio.h>

@@ -115,10 +115,18 @@ void srv_case_evidence(srv_req *r, srv_reply *out)
             (unsigned long long)id);
         return;
     }
+    /* who took a payer's codes out of the ledger is kept before they go
+     * (settle.h, "what operators did"): no record, no export */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_note_action(r->l, r->now, "export-evidence", id,
+                                       NULL);
     if (rc != OFFPAY_OK) {
+        free(file);
         srv_fail_engine(out, rc, "case");
         return;
     }
+    srv_log_request(r, 0, "evidence of case %llu exported (%zu bytes)",
+                    (unsigned long long)id, len);
     doc = json_loadb(file, len, JSON_REJECT_DUPLICATES, &jerr);
     free(file);
     srv_ok(out, doc); /* NULL (cannot happen: our own JSON) is INTERNAL */

@@ -603,7 +603,7 @@ static void note_change(srv_ctx *srv, const char *action, const char *fmt, ...)
     va_end(ap);
     rc = offpay_ledger_set_actor(l, SRV_OPERATORS_FILE);
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_note_action(l, srv_now(), action, detail);
+        rc = offpay_ledger_note_action(l, srv_now(), action, 0, detail);
     srv_pool_put(srv->pool, l);
     if (rc != OFFPAY_OK)
         srv_log("SIGHUP: the ledger could NOT keep %s \"%s\" among what "

@@ -1,5 +1,5 @@
 /*
- * actions.c — what operators did that books no transfer (settle.h, "what
+ * actions.c — what operators did (settle.h, "what
  * operators did"; 032_operator_actions; docs/settlement.md §1): each
  * action kept in its own transaction by offpay__ledger_journal, and read
  * back, every shard's, in time order.
@@ -14,19 +14,24 @@
 
 /* Every action offpay__ledger_journal is called with (settle.h). */
 static const char *const action_names[] = {
-    "create-account",    "create-guarantee", "register-merchant",
-    "register-terminal", "issue-credential", "revoke-credential",
-    "revoke-wallet",     "revoke-terminal",  "close-merchant",
-    "label-terminal",    "enroll-code",      "void-codes",
-    "vouch-clock",       "drop-marks",       "skip-ids",
-    "operator-added",    "operator-removed", "operator-new-token",
+    "create-account",    "create-guarantee",
+    "register-merchant", "register-terminal",
+    "issue-credential",  "revoke-credential",
+    "revoke-wallet",     "revoke-terminal",
+    "close-merchant",    "label-terminal",
+    "enroll-code",       "void-codes",
+    "vouch-clock",       "drop-marks",
+    "skip-ids",          "book",
+    "export-evidence",   "operator-added",
+    "operator-removed",  "operator-new-token",
     "operator-renamed"};
 
 const char offpay__action_names_text[] =
     "create-account, create-guarantee, register-merchant, register-terminal, "
     "issue-credential, revoke-credential, revoke-wallet, revoke-terminal, "
     "close-merchant, label-terminal, enroll-code, void-codes, vouch-clock, "
-    "drop-marks, skip-ids, operator-added, operator-removed, "
+    "drop-marks, skip-ids, book, export-evidence, operator-added, "
+    "operator-removed, "
     "operator-new-token, operator-renamed";
 
 int offpay__action_name_ok(const char *name)
@@ -48,7 +53,8 @@ const char *offpay__action_subject_kind(const char *name)
         {"issue-credential", "credential"}, {"revoke-credential", "credential"},
         {"register-terminal", "terminal"},  {"revoke-terminal", "terminal"},
         {"label-terminal", "terminal"},     {"register-merchant", "merchant"},
-        {"close-merchant", "merchant"}};
+        {"close-merchant", "merchant"},     {"book", "transfer"},
+        {"export-evidence", "case"}};
 
     for (size_t i = 0; name != NULL && i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(name, kinds[i].prefix) == 0)
@@ -244,22 +250,28 @@ int offpay_action_cursor_parse(const char *s, offpay_action_filter *f)
 
 struct note_ctx {
     uint32_t    now;
-    const char *action, *detail;
+    const char *action;
+    uint64_t    subject;
+    const char *detail;
 };
 
 static offpay_err note_tx(offpay_ledger *l, void *p)
 {
     struct note_ctx *c = p;
 
-    return offpay__ledger_journal(l, c->now, c->action, 0, c->detail);
+    return offpay__ledger_journal(l, c->now, c->action, c->subject, c->detail);
 }
 
 offpay_err offpay_ledger_note_action(offpay_ledger *l, uint32_t now,
-                                     const char *action, const char *detail)
+                                     const char *action, uint64_t subject,
+                                     const char *detail)
 {
-    struct note_ctx c = {now, action, detail};
+    struct note_ctx c = {now, action, subject, detail};
 
-    if (l == NULL || action == NULL || strncmp(action, "operator-", 9) != 0 ||
+    /* the actions the library does not keep itself */
+    if (l == NULL || action == NULL ||
+        (strncmp(action, "operator-", 9) != 0 &&
+         strcmp(action, "export-evidence") != 0) ||
         !offpay__action_name_ok(action) ||
         (detail != NULL && detail[0] != '\0' &&
          !offpay__text_ok(detail, OFFPAY_ACTION_DETAIL_MAX)))

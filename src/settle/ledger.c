@@ -929,6 +929,33 @@ const char *offpay__ledger_clock_detail(void)
     return clock_detail;
 }
 
+/* A booking under a name among what operators did too (settle.h, "what
+ * operators did"): each person's bookings in time order beside their
+ * other actions, covered by the actions' digest. */
+static offpay_err journal_booking(offpay_ledger *l, const offpay__transfer *t,
+                                  uint64_t id)
+{
+    offpay_account_kind dk = 0, ck = 0;
+    uint16_t            cur = 0, dcur = 0;
+    char                money[OFFPAY_AMOUNT_TEXT_MAX], detail[160];
+    offpay_err          rc;
+
+    rc = l->ops->account_get(l->store, t->debit, &dk, &dcur);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->account_get(l->store, t->credit, &ck, &cur);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (offpay_amount_format(t->amount, cur, money, sizeof money) != OFFPAY_OK)
+        snprintf(money, sizeof money, "%lld", (long long)t->amount);
+    snprintf(detail, sizeof detail,
+             "%s %s %s: %s account %llu to %s account %llu", t->kind, money,
+             offpay_currency_alpha(cur) != NULL ? offpay_currency_alpha(cur)
+                                                : "",
+             offpay_account_kind_name(dk), (unsigned long long)t->debit,
+             offpay_account_kind_name(ck), (unsigned long long)t->credit);
+    return offpay__ledger_journal(l, t->at, "book", id, detail);
+}
+
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id)
 {
@@ -968,6 +995,8 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
         rc = l->ops->transfer_add(l->store, t, &booked);
         if (rc == OFFPAY_OK && l->actor[0] != '\0')
             rc = l->ops->booked_by(l->store, booked, l->actor);
+        if (rc == OFFPAY_OK && l->actor[0] != '\0')
+            rc = journal_booking(l, t, booked);
         if (rc == OFFPAY_OK && id != NULL)
             *id = booked;
         return rc;

@@ -102,6 +102,13 @@ run_cli 1 "^offpay: admin evidence: --bundle iss/root.pub is not a trust bundle:
 run_cli 1 "^offpay: admin evidence: --bundle iss/revlist.opb is not a trust bundle: it looks like a revocation list \(an offpay message\)" -- \
   "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/revlist.opb --out none.json
 [ ! -e none.json ] && ok "nothing written for a missing case" || fail "none.json written"
+# each export is among what operators did (settle.h, "what operators
+# did"): offpayd's and the two files written, not the refused ones
+api GET "/v1/admin/actions?action=export-evidence"
+[ "$(jq -c '[.actions[] | [.who, .subject]]' resp.json)" = "[[\"operator token\",\"$CASE\"],[\"$(id -un) (offpay admin)\",\"$CASE\"],[\"$(id -un) (offpay admin)\",\"$CASE\"]]" ] \
+  && grep -q "GET /v1/admin/cases/$CASE/evidence by operator token from 127.0.0.1: evidence of case $CASE exported ([0-9]* bytes)$" server.err \
+  && ok "who exported case $CASE's evidence, three times, kept; offpayd's on its log too" \
+  || fail "export-evidence: $(cat resp.json)"
 # ... or through offpayd (operator token) ...
 run_cli 0 "wrote the evidence of case $CASE to remote.json .*from offpayd" -- \
   "$OFFPAY" admin evidence "$CASE" --server "$URL" --token-file token --out remote.json

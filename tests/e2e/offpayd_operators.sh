@@ -294,6 +294,10 @@ api GET "/v1/admin/actions?action=void-codes"
 [ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","2 codes of night-shift"],["offpayd operators file","1 code of Finance"],["'"$me"' (offpay admin)","1 code of desk-1"],["'"$me"' (offpay admin)","1 code of front desk (offpay admin)"]]' ] \
   && ok "the codes voided: at the two SIGHUPs, and by hand (the run that voided none not kept)" \
   || fail "void-codes: $(cat resp.json)"
+api GET "/v1/admin/actions?action=book&by=night-shift"
+[[ "$(jq -r '[.actions[] | .who + ": " + .detail] | join("|")' resp.json)" =~ ^night-shift:\ withdraw\ 1\.00\ EUR:\ wallet\ account\ $W\ to\ world\ account\ [0-9]+$ ]] \
+  && ok "night-shift's bookings among their actions: the withdrawal (the refused one booked nothing)" \
+  || fail "book: $(cat resp.json)"
 api GET "/v1/admin/actions?action=register-merchant"
 [ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["operator token","Kiosk A"],["operator token","Kiosk B"]]' ] \
   && ok "the merchants registered by the token file's holder" || fail "register-merchant: $(cat resp.json)"

@@ -6591,6 +6591,7 @@ static void test_operators_actions_kept(void)
     offpay_wallet_cred       cred2;
     char                     code[OFFPAY_ENROLL_CODE_CHARS + 1], got[2048];
     char                     cursor[OFFPAY_ACTION_CURSOR_MAX], first[2048];
+    char                     books[256];
     offpay_ledger_marks_info marks[OFFPAY_SHARDS_MAX];
     size_t                   n = 0, shards = 0;
     int                      more = 0;
@@ -6654,10 +6655,28 @@ static void test_operators_actions_kept(void)
     REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
     REQUIRE_OK(offpay_ledger_revoke(w.l, w.cred.serial, NULL, T0 + 15));
 
+    /* the deposit and the credential's funding booked under desk-1: among
+     * the actions too, as "book" */
+    {
+        offpay_account_transfer *t = NULL;
+        size_t                   nt = 0;
+
+        REQUIRE_OK(offpay_ledger_transfers(w.l, acct, 0, 100, &t, &nt, NULL));
+        REQUIRE(nt == 2 && strcmp(t[0].kind, "deposit") == 0 &&
+                strcmp(t[1].kind, "fund") == 0);
+        snprintf(books, sizeof books,
+                 "book %llu deposit 20.00 EUR: world account %llu to wallet "
+                 "account %llu|book %llu fund 10.00 EUR: wallet account %llu "
+                 "to escrow account %llu|",
+                 (unsigned long long)t[0].id, (unsigned long long)t[0].other,
+                 (unsigned long long)acct, (unsigned long long)t[1].id,
+                 (unsigned long long)acct, (unsigned long long)t[1].other);
+        free(t);
+    }
     snprintf(first, sizeof first,
              "create-account %llu EUR|create-guarantee %llu JPY|"
              "register-merchant %llu Cafe D|"
-             "register-terminal %u merchant %llu|issue-credential %llu "
+             "register-terminal %u merchant %llu|%sissue-credential %llu "
              "account %llu|label-terminal %u gate 4|revoke-credential %llu "
              "card lost|revoke-terminal %u stolen till|close-merchant %llu |"
              "revoke-terminal %u merchant closed|enroll-code 0 new account, "
@@ -6666,11 +6685,11 @@ static void test_operators_actions_kept(void)
              "2026-05-28T20:26:54Z|drop-marks 0 |",
              (unsigned long long)acct, (unsigned long long)yen_g,
              (unsigned long long)merchant, tc.terminal_id,
-             (unsigned long long)w.merchant[0],
+             (unsigned long long)w.merchant[0], books,
              (unsigned long long)cred2.serial, (unsigned long long)acct,
              tc.terminal_id, (unsigned long long)cred2.serial, tc.terminal_id,
              (unsigned long long)w.merchant[1], w.terminal[1]);
-    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 15 && !more);
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 17 && !more);
     CHECK(strcmp(got, first) == 0);
     if (strcmp(got, first) != 0)
         fprintf(stderr, "got  %s\nwant %s\n", got, first);
@@ -6684,25 +6703,25 @@ static void test_operators_actions_kept(void)
 
         REQUIRE_OK(offpay_ledger_actions_digest(w.l, T0 + 20, ad,
                                                 OFFPAY_SHARDS_MAX, &nd));
-        CHECK(nd == 1 && ad[0].actions == 14 && ad[0].newest_at == T0 + 14 &&
+        CHECK(nd == 1 && ad[0].actions == 16 && ad[0].newest_at == T0 + 14 &&
               ad[0].until == T0 + 20);
         sodium_bin2hex(hex, sizeof hex, ad[0].digest, sizeof ad[0].digest);
         if (pg_prefix() == NULL)
-            CHECK(strcmp(hex, "fed6df536e07e4aaeb6692c307dc2034e395951596f4"
-                              "8e26466faee9aaabc8bc") == 0);
+            CHECK(strcmp(hex, "aaaefdec9fa0c16866e7cbcf0cd06b0c6b361161330c"
+                              "a8628bcbc8fd5a165355") == 0);
         REQUIRE_OK(offpay_ledger_actions_digest(w.l, T0 + 6, ad,
                                                 OFFPAY_SHARDS_MAX, &nd));
-        CHECK(ad[0].actions == 6 && ad[0].newest_at == T0 + 6);
+        CHECK(ad[0].actions == 8 && ad[0].newest_at == T0 + 6);
         REQUIRE_OK(
             offpay_ledger_actions_digest(w.l, 0, ad, OFFPAY_SHARDS_MAX, &nd));
         CHECK(ad[0].actions == 0 && ad[0].newest_at == 0);
     }
     /* who and when */
     REQUIRE_OK(offpay_ledger_actions(w.l, &f, &v, &n, &more));
-    REQUIRE(n == 15);
+    REQUIRE(n == 17);
     CHECK(strcmp(v[0].who, "desk-1") == 0 && v[0].at == T0 + 1 &&
           v[0].shard == 0);
-    CHECK(strcmp(v[8].who, "Desk-2") == 0 && v[8].at == T0 + 11);
+    CHECK(strcmp(v[10].who, "Desk-2") == 0 && v[10].at == T0 + 11);
     free(v);
 
     /* by name, whatever its case, and through offpay admin; by action;
@@ -6721,8 +6740,8 @@ static void test_operators_actions_kept(void)
     f.subject = 0;
     f.from = T0 + 5;
     f.to = T0 + 7;
-    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 3 &&
-          strncmp(got, "issue-credential", 16) == 0);
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 4 &&
+          strncmp(got, "book", 4) == 0);
     f.from = f.to = 0;
 
     /* a page at a time, through the cursor, gives the same in order */
@@ -6744,14 +6763,14 @@ static void test_operators_actions_kept(void)
             }
             free(v);
         } while (more && pages < 10);
-        CHECK(pages == 4 && strcmp(all, first) == 0);
+        CHECK(pages == 5 && strcmp(all, first) == 0);
         memset(&f, 0, sizeof f);
     }
 
     /* a read met by a conflict once it read its rows runs again: each
      * row once */
     offpay__test_read_conflict_at = 1;
-    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 15 && !more);
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 17 && !more);
     CHECK(offpay__test_read_conflict_at == 0 && strcmp(got, first) == 0);
 
     /* an action whose row cannot be kept is not done: the two commit

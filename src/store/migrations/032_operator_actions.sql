@@ -1,11 +1,13 @@
--- 032_operator_actions.sql — what each operator did that books no
--- transfer (settlement.md §1, "What operators did"). 031_booked_by keeps
--- who booked each deposit, withdrawal, refund and release; but a
+-- 032_operator_actions.sql — what each operator did (settlement.md §1,
+-- "What operators did"). 031_booked_by keeps who booked each deposit,
+-- withdrawal, refund and release, one transfer at a time; but a
 -- credential, a wallet or a terminal revoked, a merchant closed, a
 -- terminal labelled, an account, a merchant or a terminal registered,
 -- enrollment codes made or voided, the clock vouched for, the marks
 -- dropped or the ids skipped were on offpayd's log at best, and not at
--- all when `offpay admin` did them on the ledger.
+-- all when `offpay admin` did them on the ledger, and one person's
+-- bookings were found only account by account. A transfer booked under
+-- a name is kept here too ('book', its id the subject).
 --
 -- One row per action that changed something, written in the action's
 -- own transaction (so one is never without the other), on the shard
@@ -16,7 +18,7 @@
 -- and a detail (a reason, a label, a name; at most 128 bytes). A handle
 -- that names no one (a terminal's upload, a wallet's own request, a
 -- program that never called offpay_ledger_set_actor) keeps none. The
--- ledger's digest (settlement.md §10) does not cover it.
+-- actions' digest beside the ledger's (settlement.md §10) covers it.
 --
 -- Placeholders as in 001_ledger.sql.
 
