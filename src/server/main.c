@@ -416,6 +416,29 @@ static void token_hash(const char *token, uint8_t hash[32])
                        0);
 }
 
+/* A change to who may act, kept on the ledger as what the operators
+ * file did (settle.h, "what operators did"); a failure to keep it is
+ * said on the log, which has the change either way. */
+static void note_change(srv_ctx *srv, const char *action, const char *fmt, ...)
+{
+    offpay_ledger *l = srv_pool_get(srv->pool);
+    char           detail[OFFPAY_ACTION_DETAIL_MAX + 1];
+    va_list        ap;
+    offpay_err     rc;
+
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    rc = offpay_ledger_set_actor(l, SRV_OPERATORS_FILE);
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_note_action(l, srv_now(), action, 0, detail);
+    srv_pool_put(srv->pool, l);
+    if (rc != OFFPAY_OK)
+        srv_log("SIGHUP: the ledger could NOT keep %s \"%s\" among what "
+                "operators did (%s): this log line is its only record",
+                action, detail, offpay_errname(rc));
+}
+
 /* SIGHUP: a token file (what: "operator" or "metrics") is read again and
  * given to set, so a token is changed without a restart; a file that
  * cannot be read, or holds a token too short, leaves the token in use. A
@@ -471,6 +494,9 @@ static void reload_token(srv_ctx *srv, const char *opt, const char *path,
     srv_log("SIGHUP: %s token read again from %s: a new token, the one "
             "before refused from now on",
             what, path);
+    if (set == srv_set_token)
+        note_change(srv, "operator-new-token", SRV_TOKEN_OPERATOR " (%s)",
+                    path);
 }
 
 /* --operators-file read into v[0..*n) and checked against the token of
@@ -586,29 +612,6 @@ static void void_again(srv_ctx *srv)
     }
     sodium_memzero(later, sizeof later);
     n_later = 0;
-}
-
-/* A change to who may act, kept on the ledger as what the operators
- * file did (settle.h, "what operators did"); a failure to keep it is
- * said on the log, which has the change either way. */
-static void note_change(srv_ctx *srv, const char *action, const char *fmt, ...)
-{
-    offpay_ledger *l = srv_pool_get(srv->pool);
-    char           detail[OFFPAY_ACTION_DETAIL_MAX + 1];
-    va_list        ap;
-    offpay_err     rc;
-
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    rc = offpay_ledger_set_actor(l, SRV_OPERATORS_FILE);
-    if (rc == OFFPAY_OK)
-        rc = offpay_ledger_note_action(l, srv_now(), action, 0, detail);
-    srv_pool_put(srv->pool, l);
-    if (rc != OFFPAY_OK)
-        srv_log("SIGHUP: the ledger could NOT keep %s \"%s\" among what "
-                "operators did (%s): this log line is its only record",
-                action, detail, offpay_errname(rc));
 }
 
 static void reload_operators(srv_ctx *srv, const char *path,
