@@ -251,6 +251,9 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
  *                                            accounts (a transfer booked
  *                                            under the name: also its
  *                                            offpay_account_transfer.by)
+ *   case-note          the case              detail: the step's words
+ *   case-close                               (the first 128 bytes), under
+ *   case-reopen                              the step's author
  *   export-evidence    the case              (kept by the program that
  *                                            exported it:
  *                                            offpay_ledger_note_action)
@@ -261,8 +264,7 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
  *                                            operators (offpayd's SIGHUP:
  *                                            offpay_ledger_note_action)
  * Only an action that changed something is kept (a revocation of what
- * was revoked already is not). A case's step keeps its author with it,
- * and is not repeated here.
+ * was revoked already is not).
  */
 typedef struct offpay_operator_action {
     uint32_t at;    /* the clock of the program that did it */

@@ -14,25 +14,26 @@
 
 /* Every action offpay__ledger_journal is called with (settle.h). */
 static const char *const action_names[] = {
-    "create-account",    "create-guarantee",
-    "register-merchant", "register-terminal",
-    "issue-credential",  "revoke-credential",
-    "revoke-wallet",     "revoke-terminal",
-    "close-merchant",    "label-terminal",
-    "enroll-code",       "void-codes",
-    "vouch-clock",       "drop-marks",
-    "skip-ids",          "book",
-    "export-evidence",   "operator-added",
-    "operator-removed",  "operator-new-token",
-    "operator-renamed"};
+    "create-account",     "create-guarantee",
+    "register-merchant",  "register-terminal",
+    "issue-credential",   "revoke-credential",
+    "revoke-wallet",      "revoke-terminal",
+    "close-merchant",     "label-terminal",
+    "enroll-code",        "void-codes",
+    "vouch-clock",        "drop-marks",
+    "skip-ids",           "book",
+    "export-evidence",    "case-note",
+    "case-close",         "case-reopen",
+    "operator-added",     "operator-removed",
+    "operator-new-token", "operator-renamed"};
 
 const char offpay__action_names_text[] =
     "create-account, create-guarantee, register-merchant, register-terminal, "
     "issue-credential, revoke-credential, revoke-wallet, revoke-terminal, "
     "close-merchant, label-terminal, enroll-code, void-codes, vouch-clock, "
-    "drop-marks, skip-ids, book, export-evidence, operator-added, "
-    "operator-removed, "
-    "operator-new-token, operator-renamed";
+    "drop-marks, skip-ids, book, export-evidence, case-note, case-close, "
+    "case-reopen, operator-added, operator-removed, operator-new-token, "
+    "operator-renamed";
 
 int offpay__action_name_ok(const char *name)
 {
@@ -47,14 +48,22 @@ const char *offpay__action_subject_kind(const char *name)
 {
     static const struct {
         const char *prefix, *kind;
-    } kinds[] = {
-        {"create-account", "account"},      {"create-guarantee", "account"},
-        {"revoke-wallet", "account"},       {"enroll-code", "account"},
-        {"issue-credential", "credential"}, {"revoke-credential", "credential"},
-        {"register-terminal", "terminal"},  {"revoke-terminal", "terminal"},
-        {"label-terminal", "terminal"},     {"register-merchant", "merchant"},
-        {"close-merchant", "merchant"},     {"book", "transfer"},
-        {"export-evidence", "case"}};
+    } kinds[] = {{"create-account", "account"},
+                 {"create-guarantee", "account"},
+                 {"revoke-wallet", "account"},
+                 {"enroll-code", "account"},
+                 {"issue-credential", "credential"},
+                 {"revoke-credential", "credential"},
+                 {"register-terminal", "terminal"},
+                 {"revoke-terminal", "terminal"},
+                 {"label-terminal", "terminal"},
+                 {"register-merchant", "merchant"},
+                 {"close-merchant", "merchant"},
+                 {"book", "transfer"},
+                 {"export-evidence", "case"},
+                 {"case-note", "case"},
+                 {"case-close", "case"},
+                 {"case-reopen", "case"}};
 
     for (size_t i = 0; name != NULL && i < sizeof kinds / sizeof kinds[0]; i++)
         if (strcmp(name, kinds[i].prefix) == 0)
@@ -66,13 +75,20 @@ offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
                                   const char *action, uint64_t subject,
                                   const char *detail)
 {
+    return offpay__ledger_journal_as(l, l->actor, at, action, subject, detail);
+}
+
+offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
+                                     uint32_t at, const char *action,
+                                     uint64_t subject, const char *detail)
+{
     offpay_operator_action a;
 
-    if (l->actor[0] == '\0')
+    if (l->actor[0] == '\0' || who == NULL || who[0] == '\0')
         return OFFPAY_OK; /* no one named: nothing kept */
     memset(&a, 0, sizeof a);
     a.at = at;
-    memcpy(a.who, l->actor, sizeof a.who);
+    snprintf(a.who, sizeof a.who, "%s", who);
     snprintf(a.action, sizeof a.action, "%s", action);
     a.subject = subject;
     /* a reason, a label or a name, each at most 128 bytes of text: cut

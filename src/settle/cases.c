@@ -83,7 +83,18 @@ static offpay_err act_tx(offpay_ledger *l, void *p)
     if (w->action == OFFPAY_CASE_REOPEN && info.closed_at == 0)
         return OFFPAY_ECASE_OPEN;
     c->got = *w;
-    return l->ops->case_note_add(l->store, &c->got, &c->got.id);
+    rc = l->ops->case_note_add(l->store, &c->got, &c->got.id);
+    /* among what operators did too, under the step's author, its words
+     * cut to the detail's length (the step keeps them whole) */
+    if (rc == OFFPAY_OK) {
+        char action[16];
+
+        snprintf(action, sizeof action, "case-%s",
+                 offpay_case_action_name(w->action));
+        rc = offpay__ledger_journal_as(l, w->author, w->at, action, w->case_id,
+                                       w->text);
+    }
+    return rc;
 }
 
 offpay_err offpay_ledger_case_act(offpay_ledger *l, uint64_t case_id,

@@ -81,6 +81,12 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
 offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
                                   const char *action, uint64_t subject,
                                   const char *detail);
+/* The same under the name who (a case step's author, which offpayd may
+ * have qualified: "NAME (operator token)"), when the handle names
+ * someone. */
+offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
+                                     uint32_t at, const char *action,
+                                     uint64_t subject, const char *detail);
 
 /* The audit's report of a store's facts; OFFPAY_EAUDIT when any count
  * other than the totals is non-zero (r filled either way). */

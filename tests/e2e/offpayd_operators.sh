@@ -294,6 +294,10 @@ api GET "/v1/admin/actions?action=void-codes"
 [ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","2 codes of night-shift"],["offpayd operators file","1 code of Finance"],["'"$me"' (offpay admin)","1 code of desk-1"],["'"$me"' (offpay admin)","1 code of front desk (offpay admin)"]]' ] \
   && ok "the codes voided: at the two SIGHUPs, and by hand (the run that voided none not kept)" \
   || fail "void-codes: $(cat resp.json)"
+api GET "/v1/admin/actions?action=case-note&subject=$CASE"
+[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["finance","payer called"],["finance","refund agreed"],["night desk (operator token)","on the phone"]]' ] \
+  && ok "case $CASE's notes among what operators did, each under its author (the refused ones not)" \
+  || fail "case-note: $(cat resp.json)"
 api GET "/v1/admin/actions?action=book&by=night-shift"
 [[ "$(jq -r '[.actions[] | .who + ": " + .detail] | join("|")' resp.json)" =~ ^night-shift:\ withdraw\ 1\.00\ EUR:\ wallet\ account\ $W\ to\ world\ account\ [0-9]+$ ]] \
   && ok "night-shift's bookings among their actions: the withdrawal (the refused one booked nothing)" \
