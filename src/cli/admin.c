@@ -2659,6 +2659,17 @@ static int transfers(offpay_ledger *l, uint64_t account, uint32_t from,
  * last transfer mark) or dated until `until` (UINT32_MAX: any), and with
  * expect whether an unsharded ledger's is the one kept (exit 1 when
  * not). */
+/* A digest kept (want) against the one read (got), 32 bytes each: which
+ * of the two lines holds, printed; 1 when the same. */
+static int expect_said(const uint8_t *want, const uint8_t *got,
+                       const char *same, const char *differs)
+{
+    int ok = sodium_memcmp(want, got, 32) == 0;
+
+    printf("%s\n", ok ? same : differs);
+    return ok;
+}
+
 static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
                   const char *expect, const char *expect_actions, int json)
 {
@@ -2740,30 +2751,22 @@ static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
     }
     if (until != UINT32_MAX)
         print_not_final(until, cli_now(), "this digest");
-    if (expect != NULL) {
-        int ok = sodium_memcmp(want, d[0].digest, sizeof want) == 0;
-
-        if (ok)
-            printf("the same as the digest expected: the transfers it covers "
-                   "are those it was kept of\n");
-        else
-            printf("DIFFERS from the digest expected: a transfer it covers "
-                   "was changed, removed, added or booked since it was kept "
-                   "(or it was kept with another --upto or --to)\n");
-        same &= ok;
-    }
-    if (expect_actions != NULL) {
-        int ok = sodium_memcmp(want_a, a[0].digest, sizeof want_a) == 0;
-
-        if (ok)
-            printf("the same as the actions digest expected: the operators' "
-                   "actions it covers are those it was kept of\n");
-        else
-            printf("DIFFERS from the actions digest expected: an operator's "
-                   "action it covers was changed, removed or added since it "
-                   "was kept (or it was kept with another --to)\n");
-        same &= ok;
-    }
+    if (expect != NULL)
+        same &= expect_said(
+            want, d[0].digest,
+            "the same as the digest expected: the transfers it covers are "
+            "those it was kept of",
+            "DIFFERS from the digest expected: a transfer it covers was "
+            "changed, removed, added or booked since it was kept (or it was "
+            "kept with another --upto or --to)");
+    if (expect_actions != NULL)
+        same &= expect_said(
+            want_a, a[0].digest,
+            "the same as the actions digest expected: the operators' actions "
+            "it covers are those it was kept of",
+            "DIFFERS from the actions digest expected: an operator's action "
+            "it covers was changed, removed or added since it was kept (or it "
+            "was kept with another --to)");
     return same ? EXIT_OK : EXIT_REJECTED;
 }
 
