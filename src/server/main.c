@@ -645,7 +645,7 @@ static void reload_operators(srv_ctx *srv, const char *path,
             uint64_t    voided = 0;
             offpay_err  rc;
             const char *heir = NULL; /* the token is now this name's */
-            char        whose[SRV_OPERATOR_NAME_MAX + 64] = "";
+            char        whose[2 * SRV_OPERATOR_NAME_MAX + 96] = "";
 
             for (size_t i = 0; i < n; i++)
                 if (sodium_memcmp(v[i].hash, old[j].hash, 32) == 0)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "settle/render.h"
 #include "settle/settle_int.h"
@@ -78,28 +79,56 @@ offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
     return offpay__ledger_journal_as(l, l->actor, at, action, subject, detail);
 }
 
+static offpay_err journal_row(offpay_ledger *l, const char *who, uint32_t at,
+                              const char *action, uint64_t subject,
+                              const char *detail);
+
 offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
                                      uint32_t at, const char *action,
                                      uint64_t subject, const char *detail)
 {
-    offpay_operator_action a;
+    offpay_err rc;
 
     if (l->actor[0] == '\0' || who == NULL || who[0] == '\0')
         return OFFPAY_OK; /* no one named: nothing kept */
+    /* dated into a period that may be read as final (its digest kept):
+     * refused as a booking would be, the action with it */
+    rc = offpay__ledger_clock_ok(l, at);
+    return rc == OFFPAY_OK ? journal_row(l, who, at, action, subject, detail)
+                           : rc;
+}
+
+offpay_err offpay__ledger_journal_clock(offpay_ledger *l, const char *action,
+                                        const char *detail)
+{
+    if (l->actor[0] == '\0')
+        return OFFPAY_OK;
+    return journal_row(l, l->actor, offpay__time_clamp((uint64_t)time(NULL)),
+                       action, 0, detail);
+}
+
+static offpay_err journal_row(offpay_ledger *l, const char *who, uint32_t at,
+                              const char *action, uint64_t subject,
+                              const char *detail)
+{
+    offpay_operator_action a;
+
     memset(&a, 0, sizeof a);
     a.at = at;
     snprintf(a.who, sizeof a.who, "%s", who);
     snprintf(a.action, sizeof a.action, "%s", action);
     a.subject = subject;
-    /* a reason, a label or a name, each at most 128 bytes of text: cut
-     * only at a character's start should a caller pass more */
+    /* a reason, a label or a name, each at most 128 bytes of text; a
+     * case step's words may be longer: cut at a character's start, and
+     * marked so with "…" (U+2026) */
     if (detail != NULL) {
         size_t n = strlen(detail);
 
         if (n > OFFPAY_ACTION_DETAIL_MAX) {
-            n = OFFPAY_ACTION_DETAIL_MAX;
+            n = OFFPAY_ACTION_DETAIL_MAX - 3;
             while (n > 0 && ((unsigned char)detail[n] & 0xc0) == 0x80)
                 n--;
+            memcpy(a.detail + n, "\xe2\x80\xa6", 3);
         }
         memcpy(a.detail, detail, n);
     }

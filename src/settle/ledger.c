@@ -436,8 +436,7 @@ static offpay_err skip_tx(offpay_ledger *l, void *p)
         return rc;
     /* kept once, with the terminals' ids, on the directory */
     snprintf(by, sizeof by, "by %llu", (unsigned long long)c->by);
-    return offpay__ledger_journal(l, offpay__time_clamp((uint64_t)time(NULL)),
-                                  "skip-ids", 0, by);
+    return offpay__ledger_journal_clock(l, "skip-ids", by);
 }
 
 offpay_err offpay_ledger_skip_ids(offpay_ledger *l, uint64_t by,
@@ -956,8 +955,7 @@ static offpay_err journal_booking(offpay_ledger *l, const offpay__transfer *t,
     return offpay__ledger_journal(l, t->at, "book", id, detail);
 }
 
-offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
-                               uint64_t *id)
+offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
 {
     char       a[32], b[32];
     offpay_err rc;
@@ -989,33 +987,42 @@ offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
      * newest is a request's still committing (an upload's 30 s bound and
      * its last transaction's 30 s); one dated further back, a clock gone
      * back, would book into a period read as final */
-    if ((uint64_t)t->at + OFFPAY__PERIOD_FINAL_AFTER >= l->newest_at) {
-        uint64_t booked = 0;
-
-        rc = l->ops->transfer_add(l->store, t, &booked);
-        if (rc == OFFPAY_OK && l->actor[0] != '\0')
-            rc = l->ops->booked_by(l->store, booked, l->actor);
-        if (rc == OFFPAY_OK && l->actor[0] != '\0')
-            rc = journal_booking(l, t, booked);
-        if (rc == OFFPAY_OK && id != NULL)
-            *id = booked;
-        return rc;
-    }
+    if ((uint64_t)at + OFFPAY__PERIOD_FINAL_AFTER >= l->newest_at)
+        return OFFPAY_OK;
     snprintf(clock_detail, sizeof clock_detail,
              "this clock reads %s (%lu), %lu s before %s %s (%lu): a "
-             "transfer dated more than %u s before it would change a period "
-             "that may already have been read as final; nothing was booked: "
+             "transfer or an operator's action dated more than %u s before "
+             "it would change a period that may already have been read as "
+             "final; nothing was done: "
              "set this machine's clock right; if it is right and the "
              "ledger's newest transfers were dated by a clock that ran "
              "ahead, vouch for it: offpay admin release --vouch "
              "(docs/operations.md, \"offpayd's clock jumped\")",
-             offpay__unix_time_iso(t->at, a), (unsigned long)t->at,
-             (unsigned long)(l->newest_at - t->at),
+             offpay__unix_time_iso(at, a), (unsigned long)at,
+             (unsigned long)(l->newest_at - at),
              l->newest_vouched ? "the time an operator vouched for,"
                                : "the ledger's newest transfer, dated",
              offpay__unix_time_iso(l->newest_at, b),
              (unsigned long)l->newest_at, (unsigned)OFFPAY__PERIOD_FINAL_AFTER);
     return OFFPAY_ECLOCK_BEHIND;
+}
+
+offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
+                               uint64_t *id)
+{
+    offpay_err rc = offpay__ledger_clock_ok(l, t->at);
+    uint64_t   booked = 0;
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = l->ops->transfer_add(l->store, t, &booked);
+    if (rc == OFFPAY_OK && l->actor[0] != '\0')
+        rc = l->ops->booked_by(l->store, booked, l->actor);
+    if (rc == OFFPAY_OK && l->actor[0] != '\0')
+        rc = journal_booking(l, t, booked);
+    if (rc == OFFPAY_OK && id != NULL)
+        *id = booked;
+    return rc;
 }
 
 offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who)
@@ -3501,8 +3508,7 @@ static offpay_err marks_state_tx(offpay_ledger *l, void *p)
     /* each shard's drop kept on that shard, when it held marks */
     if (rc == OFFPAY_OK && c->drop &&
         c->out->transfer_marks + c->out->balance_marks > 0)
-        rc = offpay__ledger_journal(l, offpay__time_clamp((uint64_t)time(NULL)),
-                                    "drop-marks", 0, NULL);
+        rc = offpay__ledger_journal_clock(l, "drop-marks", NULL);
     return rc;
 }
 

@@ -70,6 +70,11 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
  * same transaction (031_booked_by). */
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id);
+/* offpay__ledger_book's rule of the ledger's clock for anything dated at
+ * in the current transaction (an operator's action too, since 0.31.0):
+ * OFFPAY_OK, or OFFPAY_ECLOCK_BEHIND with offpay__ledger_clock_detail()
+ * set. */
+offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at);
 
 /* Inside the current transaction, on the store it runs on: keeps the
  * action the handle's actor did (offpay_ledger_set_actor; settle.h,
@@ -87,6 +92,12 @@ offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
 offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
                                      uint32_t at, const char *action,
                                      uint64_t subject, const char *detail);
+/* The same for a step that repairs the ledger (skip-ids, the marks
+ * dropped): dated by this machine's clock, which is not held to the
+ * ledger's (a restored or mis-marked ledger may hold transfers dated
+ * ahead of it). */
+offpay_err offpay__ledger_journal_clock(offpay_ledger *l, const char *action,
+                                        const char *detail);
 
 /* The audit's report of a store's facts; OFFPAY_EAUDIT when any count
  * other than the totals is non-zero (r filled either way). */

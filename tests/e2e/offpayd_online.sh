@@ -260,7 +260,7 @@ wreq w3 /v1/wallet/enroll "{\"code\":\"$CODE\"}"
 expect_http 409 ENROLL_CODE_USED "a reused enrollment code"
 wreq w3 /v1/wallet/enroll '{"code":"0123456789abcdef01234567"}'
 expect_http 403 ENROLL_CODE_UNKNOWN "an enrollment code nobody made"
-OLD=$(OFFPAY_NOW=$(( $(date +%s) - 100 )) enroll_code --expires $(( $(date +%s) - 10 )))
+OLD=$(OFFPAY_NOW=$(( $(date +%s) - 50 )) enroll_code --expires $(( $(date +%s) - 10 )))
 wreq w3 /v1/wallet/enroll "{\"code\":\"$OLD\"}"
 expect_http 403 ENROLL_CODE_EXPIRED "an expired enrollment code"
 # refused before anything is written: any key may sign an enrollment, so
@@ -771,7 +771,7 @@ grep -qx "  returned   3.00 EUR released to your account on $(iso "$rat3") (what
   && ok "balance after the release: 3.00 returned on its date, available 0.00, pending codes the account's until the late window ends" \
   || fail "balance after the release: $(cat w.out)"
 run_cli 0 "its escrow \(3.00 EUR left\) returns to the account on [0-9T:-]+Z \(its expiry, [0-9T:-]+Z, plus offpayd's upload grace\)" -- \
-  "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$S3N"
+  env OFFPAY_NOW=$rel "$OFFPAY" admin revoke-credential --db "$LEDGER" --serial "$S3N"
 api GET "/v1/admin/credentials/$S3N"
 dueN=$(jget .release_due)
 OFFPAY_NOW=$rel w sync w3 --server "$URL"

@@ -298,6 +298,13 @@ api GET "/v1/admin/actions?action=case-note&subject=$CASE"
 [ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["finance","payer called"],["finance","refund agreed"],["night desk (operator token)","on the phone"]]' ] \
   && ok "case $CASE's notes among what operators did, each under its author (the refused ones not)" \
   || fail "case-note: $(cat resp.json)"
+long=$(printf 'w%.0s' $(seq 1 200))
+as_op "$D2" POST "/v1/admin/cases/$CASE/notes" '{"text":"'"$long"'"}'
+[ "$status" = 200 ] || fail "a long note: $status $(cat resp.json)"
+api GET "/v1/admin/actions?action=case-note&subject=$CASE&by=desk-1"
+[ "$(jget '.actions[0].detail')" = "$(printf 'w%.0s' $(seq 1 125))…" ] \
+  && ok "a note of 200 bytes among the actions: its first 125, marked cut" \
+  || fail "long note: $(cat resp.json)"
 api GET "/v1/admin/actions?action=book&by=night-shift"
 [[ "$(jq -r '[.actions[] | .who + ": " + .detail] | join("|")' resp.json)" =~ ^night-shift:\ withdraw\ 1\.00\ EUR:\ wallet\ account\ $W\ to\ world\ account\ [0-9]+$ ]] \
   && ok "night-shift's bookings among their actions: the withdrawal (the refused one booked nothing)" \

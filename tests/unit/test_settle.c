@@ -6498,24 +6498,24 @@ static void test_who_booked_each_transfer(void)
 
         REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
         REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY,
-                                                T0 + 30, c1));
+                                                T0 + 3630, c1));
         REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-2"));
         REQUIRE_OK(offpay_ledger_enrollment_add(w.l, EUR, NULL, T0 + DAY,
-                                                T0 + 30, c2));
-        CHECK_ERR(
-            offpay_ledger_enrollments_void_by(w.l, "desk-1", T0 + 40, &voided),
-            OFFPAY_OK);
+                                                T0 + 3630, c2));
+        CHECK_ERR(offpay_ledger_enrollments_void_by(w.l, "desk-1", T0 + 3640,
+                                                    &voided),
+                  OFFPAY_OK);
         CHECK(voided == 1);
-        CHECK_ERR(
-            offpay_ledger_enrollments_void_by(w.l, "desk-1", T0 + 41, &voided),
-            OFFPAY_OK);
+        CHECK_ERR(offpay_ledger_enrollments_void_by(w.l, "desk-1", T0 + 3641,
+                                                    &voided),
+                  OFFPAY_OK);
         CHECK(voided == 0);
         CHECK_ERR(offpay_ledger_enrollments_void_by(w.l, "a\nb", T0, NULL),
                   OFFPAY_EINVAL);
         crypto_sign_keypair(pk, sk);
-        CHECK_ERR(offpay_ledger_enroll(w.l, pk, c1, T0 + 50, &acct, NULL),
+        CHECK_ERR(offpay_ledger_enroll(w.l, pk, c1, T0 + 3650, &acct, NULL),
                   OFFPAY_EEXPIRED);
-        CHECK_ERR(offpay_ledger_enroll(w.l, pk, c2, T0 + 50, &acct, NULL),
+        CHECK_ERR(offpay_ledger_enroll(w.l, pk, c2, T0 + 3650, &acct, NULL),
                   OFFPAY_OK);
         REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
     }
@@ -6795,6 +6795,19 @@ static void test_operators_actions_kept(void)
         REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
         REQUIRE_OK(offpay_ledger_revoke(w.l, cred3.serial, NULL, T0 + 18));
     }
+
+    /* an action dated into a period that may be read as final (more
+     * than 60 s before the newest transfer, here the credential's
+     * funding at T0 + 16 or later): refused as a booking would be, the
+     * action with it */
+    REQUIRE_OK(offpay_ledger_set_actor(w.l, "desk-1"));
+    CHECK_ERR(
+        offpay_ledger_terminal_label(w.l, w.terminal[0], "back", T0 - 100),
+        OFFPAY_ECLOCK_BEHIND);
+    f.action = "label-terminal";
+    f.subject = w.terminal[0];
+    CHECK(actions_text(w.l, &f, got, sizeof got, &more) == 0);
+    memset(&f, 0, sizeof f);
 
     /* a lost wallet revoked (again: nothing more), and a code for its
      * account */
