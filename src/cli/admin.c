@@ -495,8 +495,9 @@ static const char help[] =
     "                   each transfer as 'NAME (offpay admin)' ('admin\n"
     "                   transfers' shows it); revoke-wallet,\n"
     "                   revoke-credential, revoke-terminal, label-terminal,\n"
-    "                   close-merchant, marks --drop, and the vouch and\n"
-    "                   the code of release and enroll-code: who acts,\n"
+    "                   close-merchant, marks --drop, evidence, and the\n"
+    "                   vouch and the code of release and enroll-code:\n"
+    "                   who acts,\n"
     "                   kept as 'NAME (offpay admin)' ('admin actions'\n"
     "                   shows it); 1 to 64 bytes (on the ledger: 49);\n"
     "                   default: the login name running the\n"
@@ -619,7 +620,7 @@ static const struct {
     {"release", "now vouch by"},
     {"cases", "serial kind since open closed after limit server token-file"},
     {"case", "note close reopen by server token-file"},
-    {"evidence", "bundle out force server token-file"},
+    {"evidence", "bundle out force server token-file by"},
     {"enroll-code", "currency expires ref account by"},
     {"revoke-wallet", "account by"},
     {"credential", "serial"},
@@ -4848,25 +4849,18 @@ static int evidence(offpay_ledger *l, const admin_args *a, uint64_t id)
                 (unsigned long long)id);
         return EXIT_REJECTED;
     }
-    if (rc != OFFPAY_OK)
+    /* who took a payer's codes out of the ledger is kept before the file
+     * is written (settle.h, "what operators did"): no record, no file */
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_note_action(l, cli_now(), "export-evidence", id,
+                                       NULL);
+    if (rc != OFFPAY_OK) {
+        free(file);
         return cli_fail("admin evidence", rc);
+    }
     status = cli_output_write("--out", a->out, a->force, (const uint8_t *)file,
                               flen);
     free(file);
-    /* who took a payer's codes out of the ledger is kept (settle.h, "what
-     * operators did"): no record, no file */
-    if (status == EXIT_OK) {
-        rc = offpay_ledger_note_action(l, cli_now(), "export-evidence", id,
-                                       NULL);
-        if (rc != OFFPAY_OK) {
-            unlink(a->out);
-            fprintf(stderr,
-                    "offpay: admin evidence: the ledger could not keep who "
-                    "exported it, so %s was removed again\n",
-                    a->out);
-            return cli_fail("admin evidence", rc);
-        }
-    }
     if (status == EXIT_OK)
         printf("wrote the evidence of case %llu to %s (%zu bytes); check it "
                "with 'offpay verify-evidence %s --root root.pub'\n",
@@ -5897,6 +5891,10 @@ int cli_admin(int argc, char **argv)
         status = cli_output_check("--out", a.out, a.force);
         if (status != EXIT_OK)
             return status;
+        if (a.server != NULL && act_by != NULL)
+            return cli_usage_error("admin evidence: --by names who exports "
+                                   "it from the ledger (--db); offpayd keeps "
+                                   "the operator whose token it was");
         if (a.server != NULL)
             return evidence_remote(&a, case_id);
     } else if (strcmp(cmd, "cases") == 0 && a.server != NULL) {

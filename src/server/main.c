@@ -495,8 +495,8 @@ static void reload_token(srv_ctx *srv, const char *opt, const char *path,
             "before refused from now on",
             what, path);
     if (set == srv_set_token)
-        note_change(srv, "operator-new-token", SRV_TOKEN_OPERATOR " (%s)",
-                    path);
+        note_change(srv, "operator-new-token",
+                    SRV_TOKEN_OPERATOR " (--token-file)");
 }
 
 /* --operators-file read into v[0..*n) and checked against the token of
@@ -658,8 +658,9 @@ static void reload_operators(srv_ctx *srv, const char *path,
             else
                 snprintf(whose, sizeof whose,
                          "their token is refused from now on");
-            if (heir == NULL)
-                srv_operator_gone(srv, &old[j]);
+            /* (kept among those taken out whoever holds the token now:
+             * the shared token's case steps may not claim the name) */
+            srv_operator_gone(srv, &old[j]);
             /* what they handed out goes with them: an enrollment code is
              * a way into a payer's account (and once more when their
              * requests in flight now are done: void_again) */

@@ -4360,6 +4360,12 @@ s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
     rc = run_sql(s, who ? offpay__actions_who_sql : offpay__actions_sql, &p,
                  &res);
     for (int i = 0; rc == OFFPAY_OK && i < PQntuples(res); i++) {
+        /* a text longer than the library writes (the table bounds
+         * characters, not bytes): no row of its, refused whole */
+        if ((size_t)PQgetlength(res, i, 2) >= sizeof a.who ||
+            (size_t)PQgetlength(res, i, 3) >= sizeof a.action ||
+            (size_t)PQgetlength(res, i, 5) >= sizeof a.detail)
+            return OFFPAY_ESTORE;
         memset(&a, 0, sizeof a);
         a.id = col_u64(res, i, 0);
         a.at = col_u32(res, i, 1);

@@ -3914,7 +3914,8 @@ static offpay_err s_action_add(offpay__store                *s,
 
 struct action_walk {
     int (*fn)(const offpay_operator_action *a, void *ctx);
-    void *ctx;
+    void      *ctx;
+    offpay_err rc; /* a row the library did not write */
 };
 
 static void action_row(sqlite3_stmt *st, void *arg, int *stop)
@@ -3922,6 +3923,16 @@ static void action_row(sqlite3_stmt *st, void *arg, int *stop)
     struct action_walk    *w = arg;
     offpay_operator_action a;
 
+    /* a text longer than the library writes (the table bounds
+     * characters, not bytes) is no row of its: refused whole, never read
+     * cut (a digest of it would not see the rest) */
+    if ((size_t)sqlite3_column_bytes(st, 2) >= sizeof a.who ||
+        (size_t)sqlite3_column_bytes(st, 3) >= sizeof a.action ||
+        (size_t)sqlite3_column_bytes(st, 5) >= sizeof a.detail) {
+        w->rc = OFFPAY_ESTORE;
+        *stop = 1;
+        return;
+    }
     memset(&a, 0, sizeof a);
     a.id = col_u64(st, 0);
     a.at = col_u32(st, 1);
@@ -3937,7 +3948,7 @@ s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
           int64_t after_id, size_t                                     max,
           int (*fn)(const offpay_operator_action *a, void *ctx), void *ctx)
 {
-    struct action_walk w = {fn, ctx};
+    struct action_walk w = {fn, ctx, OFFPAY_OK};
     int                who = f->who != NULL && f->who[0] != '\0';
     sqlite3_stmt      *st = NULL;
     offpay_err         rc = prepare(
@@ -3954,7 +3965,8 @@ s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
     if (who)
         sqlite3_bind_text(st, 6, f->who, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, who ? 7 : 6, (sqlite3_int64)max);
-    return walk(st, action_row, &w);
+    rc = walk(st, action_row, &w);
+    return rc == OFFPAY_OK ? w.rc : rc;
 }
 
 static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,

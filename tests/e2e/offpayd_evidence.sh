@@ -92,7 +92,7 @@ run_cli 0 "wrote the evidence of case $CASE to case.json" -- \
 run_cli 2 "exists" -- \
   "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json
 run_cli 0 "wrote" -- \
-  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json --force
+  "$OFFPAY" admin evidence "$CASE" --db "$LEDGER" --bundle iss/bundle.opb --out case.json --force --by "fraud desk"
 run_cli 1 "no case 999999" -- \
   "$OFFPAY" admin evidence 999999 --db "$LEDGER" --bundle iss/bundle.opb --out none.json
 # the root public key given as --bundle: said to be a public key, not an
@@ -105,7 +105,7 @@ run_cli 1 "^offpay: admin evidence: --bundle iss/revlist.opb is not a trust bund
 # each export is among what operators did (settle.h, "what operators
 # did"): offpayd's and the two files written, not the refused ones
 api GET "/v1/admin/actions?action=export-evidence"
-[ "$(jq -c '[.actions[] | [.who, .subject]]' resp.json)" = "[[\"operator token\",\"$CASE\"],[\"$(id -un) (offpay admin)\",\"$CASE\"],[\"$(id -un) (offpay admin)\",\"$CASE\"]]" ] \
+[ "$(jq -c '[.actions[] | [.who, .subject]]' resp.json)" = "[[\"operator token\",\"$CASE\"],[\"$(id -un) (offpay admin)\",\"$CASE\"],[\"fraud desk (offpay admin)\",\"$CASE\"]]" ] \
   && grep -q "GET /v1/admin/cases/$CASE/evidence by operator token from 127.0.0.1: evidence of case $CASE exported ([0-9]* bytes)$" server.err \
   && ok "who exported case $CASE's evidence, three times, kept; offpayd's on its log too" \
   || fail "export-evidence: $(cat resp.json)"

@@ -369,6 +369,8 @@ api GET "/v1/admin/actions?by=offpayd%20operators%20file"
 api GET "/v1/admin/actions?action=label-terminal&subject=$TB"
 [ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["'"$me"' (offpay admin)","gate 2"],["carol","gate 3"]]' ] \
   && ok "the label given with carol's token is carol's" || fail "carol: $(cat resp.json)"
+api POST "/v1/admin/cases/$CASE/notes" '{"text":"payer called","by":"desk-1"}'
+expect_http 400 BAD_FIELD "the shared token's step as desk-1, whose token is carol's now"
 stop_server
 start_server
 audits "operators by name"

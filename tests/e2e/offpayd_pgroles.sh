@@ -38,7 +38,7 @@ upload ta --from 1 --to 1
 balances "A=$MA:100 esc=esc/$S:4900" "settled under the non-owner role"
 run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$LEDGER"
 # the record of who did what, added to only (docs/operations.md,
-# "PostgreSQL roles"): the role books, acts and takes case steps without
+# "PostgreSQL roles"): the role books and acts without
 # the right to change or remove a row of it, and cannot remove one
 W2=$(new_account payer-2 5.00)
 [ "$status" = 200 ] && ok "a new account and its deposit under the role" || fail "account: $status $(cat resp.json)"

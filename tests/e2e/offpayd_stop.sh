@@ -75,7 +75,7 @@ api GET /v1/admin/audit
   && ok "SIGHUP: the new token works, the same offpayd, the log says so" \
   || fail "new token after SIGHUP: $status $(tail -2 server.err)"
 api GET "/v1/admin/actions?action=operator-new-token"
-[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","operator token (token)"]]' ] \
+[ "$(jq -c '[.actions[] | [.who, .detail]]' resp.json)" = '[["offpayd operators file","operator token (--token-file)"]]' ] \
   && ok "the new token is among what operators did (since 0.31.0)" || fail "actions: $(cat resp.json)"
 # SIGHUP with the file unchanged (under systemd's LoadCredential= offpayd
 # reads the copy made at the start, whatever /etc holds now): said to be

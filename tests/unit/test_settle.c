@@ -6792,6 +6792,30 @@ static void test_operators_actions_kept(void)
         REQUIRE_OK(offpay_ledger_credential(w.l, cred3.serial, &ci));
         CHECK(!ci.revoked);
         REQUIRE(run_sql(w.path, "DROP TRIGGER no_rows"));
+        /* a row longer than the library writes (129 bytes in 65
+         * characters, which the table's bound lets in): refused whole,
+         * never read cut (a digest would not see its end) */
+        {
+            char                  sql[400], x[160];
+            offpay_actions_digest ad[OFFPAY_SHARDS_MAX];
+            size_t                nd = 0;
+
+            for (int i = 0; i < 64; i++)
+                memcpy(x + 2 * i, "\xc3\xa9", 2);
+            x[128] = 'x';
+            x[129] = '\0';
+            snprintf(sql, sizeof sql,
+                     "UPDATE operator_actions SET detail = '%s' WHERE id = 1",
+                     x);
+            REQUIRE(run_sql(w.path, sql));
+            CHECK_ERR(offpay_ledger_actions_digest(w.l, UINT32_MAX, ad,
+                                                   OFFPAY_SHARDS_MAX, &nd),
+                      OFFPAY_ESTORE);
+            CHECK_ERR(offpay_ledger_actions(w.l, &f, &v, &n, &more),
+                      OFFPAY_ESTORE);
+            REQUIRE(run_sql(w.path, "UPDATE operator_actions SET detail ="
+                                    " 'EUR' WHERE id = 1"));
+        }
         REQUIRE_OK(offpay_ledger_set_actor(w.l, NULL));
         REQUIRE_OK(offpay_ledger_revoke(w.l, cred3.serial, NULL, T0 + 18));
     }
