@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/oserr.h"
+#include "core/testhook.h"
 #include "issuer/issuer_int.h"
 #include "offpay/issuer.h"
 #include "offpay/pkcs11.h"
@@ -614,6 +615,53 @@ static void void_again(srv_ctx *srv)
     n_later = 0;
 }
 
+/* The operators taken out at the last SIGHUP (names, comma-separated)
+ * and when: once that time is final, the ledger's digests until it are
+ * written on the log (removal_digests), which is kept outside the ledger,
+ * so that what a leaver did up to their removal can be proven unchanged
+ * later (docs/operations.md §1, "Letting an operator go"). */
+static char     removed_names[SRV_OPERATORS_MAX * (SRV_OPERATOR_NAME_MAX + 2)];
+static uint32_t removed_at;
+
+static void removal_digests(srv_ctx *srv)
+{
+    offpay_transfers_digest d[OFFPAY_SHARDS_MAX];
+    offpay_actions_digest   a[OFFPAY_SHARDS_MAX];
+    offpay_ledger          *l = srv_pool_get(srv->pool);
+    size_t                  n = 0, na = 0;
+    char                    at[32], hd[65], ha[65];
+    offpay_err              rc =
+        offpay_ledger_digest(l, 0, removed_at, d, OFFPAY_SHARDS_MAX, &n);
+
+    if (rc == OFFPAY_OK)
+        rc = offpay_ledger_actions_digest(l, removed_at, a, OFFPAY_SHARDS_MAX,
+                                          &na);
+    srv_pool_put(srv->pool, l);
+    srv_iso_time(removed_at, at);
+    if (rc != OFFPAY_OK || na != n) {
+        srv_log("operators %s taken out at %s: the ledger's digests until "
+                "then could NOT be read (%s): run offpay admin digest --to "
+                "%lu and keep what it prints",
+                removed_names, at, offpay_errname(rc),
+                (unsigned long)removed_at);
+        return;
+    }
+    for (size_t k = 0; k < n; k++) {
+        sodium_bin2hex(hd, sizeof hd, d[k].digest, sizeof d[k].digest);
+        sodium_bin2hex(ha, sizeof ha, a[k].digest, sizeof a[k].digest);
+        srv_log("operators %s taken out at %s (%lu): the ledger's digests "
+                "until then, to keep with their removal%s%zu: %llu "
+                "transfer(s), digest %s; %llu operator action(s), actions "
+                "digest %s (offpay admin digest --to %lu --expect ... "
+                "--expect-actions ... compares them later)",
+                removed_names, at, (unsigned long)removed_at,
+                n > 1 ? ": shard " : "", n > 1 ? k : (size_t)0,
+                (unsigned long long)d[k].transfers, hd,
+                (unsigned long long)a[k].actions, ha,
+                (unsigned long)removed_at);
+    }
+}
+
 static void reload_operators(srv_ctx *srv, const char *path,
                              const uint8_t *held)
 {
@@ -680,6 +728,12 @@ static void reload_operators(srv_ctx *srv, const char *path,
                         heir != NULL ? heir : "");
             if (n_later < SRV_OPERATORS_MAX)
                 later[n_later++] = old[j];
+            if (removed_at == 0)
+                removed_names[0] = '\0';
+            removed_at = srv_now();
+            snprintf(removed_names + strlen(removed_names),
+                     sizeof removed_names - strlen(removed_names), "%s%s",
+                     removed_names[0] != '\0' ? ", " : "", old[j].name);
             changes++;
         }
     }
@@ -1455,6 +1509,8 @@ int main(int argc, char **argv)
     sigset_t            sigs;
     time_t               next_release, next_marks, next_cases;
     time_t               void_at = 0; /* void_again's time; 0: none */
+    /* removal_digests' time, once the removal's time is final */
+    time_t               digests_at = 0;
     uint64_t            p;
     int                 rc, status = 3;
     offpay_err          err;
@@ -1629,6 +1685,8 @@ int main(int argc, char **argv)
             ts.tv_sec = next_cases > t.tv_sec ? next_cases - t.tv_sec : 0;
         if (void_at != 0 && void_at - t.tv_sec < ts.tv_sec)
             ts.tv_sec = void_at > t.tv_sec ? void_at - t.tv_sec : 0;
+        if (digests_at != 0 && digests_at - t.tv_sec < ts.tv_sec)
+            ts.tv_sec = digests_at > t.tv_sec ? digests_at - t.tv_sec : 0;
         sig = sigtimedwait(&sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT)
             break;
@@ -1642,6 +1700,18 @@ int main(int argc, char **argv)
                 clock_gettime(CLOCK_MONOTONIC, &t);
                 if (n_later > 0)
                     void_at = t.tv_sec + VOID_AGAIN_AFTER;
+                /* (a later removal before then: the digests until it) */
+                if (removed_at != 0) {
+                    time_t wait = OFFPAY__PERIOD_FINAL_AFTER + 1;
+
+#ifdef OFFPAY_TEST_HOOKS
+                    /* a test does not wait a minute */
+                    if (offpay__test_number("OFFPAY_TEST_DIGESTS_AFTER") > 0)
+                        wait = (time_t)offpay__test_number(
+                            "OFFPAY_TEST_DIGESTS_AFTER");
+#endif
+                    digests_at = t.tv_sec + wait;
+                }
             }
             if (o.metrics_token_file != NULL)
                 reload_token(&srv, "--metrics-token-file", o.metrics_token_file,
@@ -1653,6 +1723,11 @@ int main(int argc, char **argv)
         if (void_at != 0 && t.tv_sec >= void_at) {
             void_again(&srv);
             void_at = 0;
+        }
+        if (digests_at != 0 && t.tv_sec >= digests_at) {
+            removal_digests(&srv);
+            digests_at = 0;
+            removed_at = 0;
         }
         if (o.release_every && t.tv_sec >= next_release) {
             release_due(srv.pool, (uint32_t)o.release_every);
@@ -1674,6 +1749,15 @@ int main(int argc, char **argv)
             next_cases = t.tv_sec + CASES_EVERY;
         }
         key_end_warning(&iv.b, iv.kid, srv_now());
+    }
+    if (digests_at != 0) {
+        char at[32];
+
+        srv_iso_time(removed_at, at);
+        srv_log("operators %s taken out at %s: offpayd stops before that "
+                "time is final: once it is, run offpay admin digest --to %lu "
+                "and keep what it prints with their removal",
+                removed_names, at, (unsigned long)removed_at);
     }
     srv_log("stopping");
     status = 0;

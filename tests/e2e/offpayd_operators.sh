@@ -24,6 +24,8 @@
 #                                                   filters, pages, refusals
 # `offpay admin audit` passes at the end.
 source "$(dirname "$0")/offpayd_lib.sh"
+# the digests at a removal in 2 s, not once a minute made its time final
+export OFFPAY_TEST_DIGESTS_AFTER=2
 
 D1=desk-1-token-0123456789abcdef
 N1=night-shift-token-0123456789
@@ -103,6 +105,18 @@ grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from
   && grep -q "SIGHUP: operator finance added (ops, line 2)$" server.err \
   && ok "SIGHUP: the log says who was added, removed, and whose token changed" \
   || fail "SIGHUP: $(grep SIGHUP server.err)"
+# the ledger's digests until the removal, on the log (outside the
+# ledger), the same as offpay admin digest computes until then
+for _ in $(seq 1 100); do grep -q "operators night-shift taken out at" server.err && break; sleep 0.1; done
+line=$(grep "operators night-shift taken out at" server.err | head -1)
+RT=$(sed -n 's/.* taken out at [0-9T:Z-]* (\([0-9]*\)).*/\1/p' <<<"$line")
+LD=$(sed -n 's/.* transfer(s), digest \([0-9a-f]*\);.*/\1/p' <<<"$line")
+LA=$(sed -n 's/.* actions digest \([0-9a-f]*\) .*/\1/p' <<<"$line")
+"$OFFPAY" admin digest --db "$LEDGER" --to "$RT" > dg.txt
+[ -n "$RT" ] && [ ${#LD} = 64 ] && [ ${#LA} = 64 ] \
+  && grep -qx "digest $LD" dg.txt && grep -qx "actions digest $LA" dg.txt \
+  && ok "the removal's digests on offpayd's log: those admin digest gives until then" \
+  || fail "removal digests: $line | $(cat dg.txt)"
 as_op "$N1" GET "/v1/admin/accounts/$W"
 expect_http 401 UNAUTHORIZED "night-shift's token, removed"
 grep -qE "GET /v1/admin/accounts/\* answered 401 UNAUTHORIZED to 127\.0\.0\.1: a token operator night-shift no longer has \(taken out of --operators-file, or replaced\) \(0 more refused since the last such line; at most one a 10 s\)$" server.err \
