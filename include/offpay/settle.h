@@ -1676,6 +1676,11 @@ typedef struct offpay_audit_report {
                                     by their limit from their wallet
                                     account, and fund transfers into no
                                     credential's escrow; since 0.25.0 */
+    uint64_t trail_mismatch;     /* who booked a transfer or took a case
+                                    step, where the record of what
+                                    operators did says otherwise
+                                    (settlement.md §10, rule 12); since
+                                    0.31.0, at the end */
 } offpay_audit_report;
 
 /* Recomputes every balance from the transfers and checks

@@ -904,7 +904,8 @@ static int audit(offpay_ledger *l, int json)
                "\"release_mismatch\":%llu,\"request_mismatch\":%llu,"
                "\"refund_mismatch\":%llu,\"mark_mismatch\":%llu,"
                "\"case_mismatch\":%llu,\"result_mismatch\":%llu,"
-               "\"fund_mismatch\":%llu,\"newest_transfer_at\":%u}\n",
+               "\"fund_mismatch\":%llu,\"trail_mismatch\":%llu,"
+               "\"newest_transfer_at\":%u}\n",
                (unsigned long long)r.accounts, (unsigned long long)r.transfers,
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
@@ -916,6 +917,7 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.case_mismatch,
                (unsigned long long)r.result_mismatch,
                (unsigned long long)r.fund_mismatch,
+               (unsigned long long)r.trail_mismatch,
                (unsigned)r.newest_transfer_at);
     } else {
         char newest[32];
@@ -951,7 +953,9 @@ static int audit(offpay_ledger *l, int json)
                "their presentments' paid: %llu\n"
                "credentials not funded exactly once by their limit from "
                "their wallet account, and fund transfers into no "
-               "credential's escrow: %llu\n",
+               "credential's escrow: %llu\n"
+               "bookings and case steps whose name the record of what "
+               "operators did does not hold the same: %llu\n",
                (unsigned long long)r.imbalanced, (unsigned long long)r.negative,
                (unsigned long long)r.escrow_mismatch,
                (unsigned long long)r.settle_mismatch,
@@ -961,7 +965,8 @@ static int audit(offpay_ledger *l, int json)
                (unsigned long long)r.mark_mismatch,
                (unsigned long long)r.case_mismatch,
                (unsigned long long)r.result_mismatch,
-               (unsigned long long)r.fund_mismatch);
+               (unsigned long long)r.fund_mismatch,
+               (unsigned long long)r.trail_mismatch);
         printf("%s\n",
                rc == OFFPAY_OK ? "audit passed" : "AUDIT FAILED (EAUDIT)");
     }

@@ -154,6 +154,10 @@ void srv_audit(srv_req *r, srv_reply *out)
                   (json_int_t)a.result_mismatch, "fund_mismatch",
                   (json_int_t)a.fund_mismatch, "newest_transfer_at",
                   (json_int_t)a.newest_transfer_at);
+    /* (since 0.31.0; beside the others, the pack's arguments are full) */
+    if (j != NULL)
+        json_object_set_new(j, "trail_mismatch",
+                            json_integer((json_int_t)a.trail_mismatch));
     if (rc == OFFPAY_EAUDIT && j != NULL) {
         json_object_set_new(j, "error", json_string("EAUDIT"));
         json_object_set_new(j, "hint",

@@ -89,7 +89,7 @@ offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
 {
     offpay_err rc;
 
-    if (l->actor[0] == '\0' || who == NULL || who[0] == '\0')
+    if (who == NULL || who[0] == '\0')
         return OFFPAY_OK; /* no one named: nothing kept */
     /* dated into a period that may be read as final (its digest kept):
      * refused as a booking would be, the action with it */

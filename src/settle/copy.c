@@ -271,6 +271,7 @@ static int audits_differ(const offpay_audit_report *a,
         {"case_mismatch", a->case_mismatch, b->case_mismatch},
         {"result_mismatch", a->result_mismatch, b->result_mismatch},
         {"fund_mismatch", a->fund_mismatch, b->fund_mismatch},
+        {"trail_mismatch", a->trail_mismatch, b->trail_mismatch},
         {"newest_transfer_at", a->newest_transfer_at, b->newest_transfer_at},
     };
 

@@ -3649,10 +3649,12 @@ offpay_err offpay__audit_report_from(const offpay__audit_facts *f,
     r->case_mismatch = f->case_mismatch;
     r->result_mismatch = f->result_mismatch;
     r->fund_mismatch = f->fund_mismatch;
+    r->trail_mismatch = f->trail_mismatch;
     if (f->imbalanced || f->negative || f->escrow_mismatch ||
         f->settle_mismatch || f->release_mismatch || f->request_mismatch ||
         f->refund_mismatch || f->money_mismatch || f->mark_mismatch ||
-        f->case_mismatch || f->result_mismatch || f->fund_mismatch)
+        f->case_mismatch || f->result_mismatch || f->fund_mismatch ||
+        f->trail_mismatch)
         return OFFPAY_EAUDIT;
     return OFFPAY_OK;
 }
@@ -3715,6 +3717,7 @@ offpay_err offpay_ledger_audit(offpay_ledger *l, offpay_audit_report *r)
         r->case_mismatch += one.case_mismatch;
         r->result_mismatch += one.result_mismatch;
         r->fund_mismatch += one.fund_mismatch;
+        r->trail_mismatch += one.trail_mismatch;
         if (one.newest_transfer_at > r->newest_transfer_at)
             r->newest_transfer_at = one.newest_transfer_at;
     }

@@ -87,8 +87,8 @@ offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
                                   const char *action, uint64_t subject,
                                   const char *detail);
 /* The same under the name who (a case step's author, which offpayd may
- * have qualified: "NAME (operator token)"), when the handle names
- * someone. */
+ * have qualified: "NAME (operator token)"), whatever the handle names:
+ * nothing when who is NULL or "". */
 offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
                                      uint32_t at, const char *action,
                                      uint64_t subject, const char *detail);

@@ -425,7 +425,7 @@ typedef struct offpay__audit_facts {
     uint64_t           money_mismatch;
     uint64_t           imbalanced, negative, escrow_mismatch, settle_mismatch,
         release_mismatch, request_mismatch, refund_mismatch, mark_mismatch,
-        case_mismatch, result_mismatch, fund_mismatch;
+        case_mismatch, result_mismatch, fund_mismatch, trail_mismatch;
     uint32_t newest_at; /* the newest transfer's time, 0: none */
 } offpay__audit_facts;
 
@@ -1220,7 +1220,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
 /* The audit's queries (docs/settlement.md §10, src/store/audit.c), in SQL
  * both backends accept; each returns one integer. A backend runs them in
  * order and hands the numbers to offpay__audit_facts_from. */
-#define OFFPAY__AUDIT_QUERIES 14
+#define OFFPAY__AUDIT_QUERIES 15
 extern const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES];
 void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
                               offpay__audit_facts *f);

@@ -266,6 +266,28 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     " + (SELECT COUNT(*) FROM transfers x WHERE x.kind = 'fund'"
     "  AND NOT EXISTS (SELECT 1 FROM credentials c"
     "   WHERE c.escrow_account = x.credit))",
+    /* 14 (since 0.31.0): the record of who did what agrees with itself
+     * (settlement.md §1, "What operators did"): each booked_by row with
+     * its 'book' action (that transfer, that name) and each such action
+     * with its row and its transfer's time; each case step with its
+     * case action (that case, action, author and time) and each case
+     * action with its step */
+    "SELECT (SELECT COUNT(*) FROM booked_by b WHERE NOT EXISTS (SELECT 1"
+    "  FROM operator_actions a WHERE a.subject = b.transfer"
+    "  AND a.action = 'book' AND a.who = b.who))"
+    " + (SELECT COUNT(*) FROM operator_actions a WHERE a.action = 'book'"
+    "  AND NOT EXISTS (SELECT 1 FROM booked_by b JOIN transfers x"
+    "   ON x.id = b.transfer WHERE b.transfer = a.subject AND b.who = a.who"
+    "   AND x.at = a.at))"
+    " + (SELECT COUNT(*) FROM case_notes n WHERE NOT EXISTS (SELECT 1"
+    "  FROM operator_actions a WHERE a.subject = n.case_id"
+    "  AND a.action = 'case-' || n.action AND a.who = n.author"
+    "  AND a.at = n.at))"
+    " + (SELECT COUNT(*) FROM operator_actions a"
+    "  WHERE a.action IN ('case-note', 'case-close', 'case-reopen')"
+    "  AND NOT EXISTS (SELECT 1 FROM case_notes n WHERE n.case_id = a.subject"
+    "   AND 'case-' || n.action = a.action AND n.author = a.who"
+    "   AND n.at = a.at))",
 };
 
 /* The parameters are named once, first, in a CTE: SQLite numbers $N in
@@ -533,6 +555,7 @@ void offpay__audit_facts_from(const int64_t        v[OFFPAY__AUDIT_QUERIES],
     f->case_mismatch = (uint64_t)v[11];
     f->result_mismatch = (uint64_t)v[12];
     f->fund_mismatch = (uint64_t)v[13];
+    f->trail_mismatch = (uint64_t)v[14];
 }
 
 /* The open cases, through cases_open (027_case_notes). */

@@ -389,4 +389,18 @@ stop_server
 start_server
 audits "operators by name"
 stop_server
+# a ledger of 0.30.0 (no operator_actions yet, its bookings' names and
+# case steps kept) upgraded: the bookings and case steps kept before are
+# among the actions (book, case-*), and the audit finds them agreeing
+"$OFFPAY" admin backup --db "$LEDGER" --out v30.db >/dev/null
+ledger_sql v30 "DROP TABLE operator_actions" >/dev/null
+ledger_sql v30 "DELETE FROM schema_version WHERE version >= 32" >/dev/null
+nb=$(ledger_sql v30 "SELECT COUNT(*) FROM booked_by"); nc=$(ledger_sql v30 "SELECT COUNT(*) FROM case_notes")
+kept=$LEDGER; LEDGER=$work/v30.db; start_server; stop_server; LEDGER=$kept
+[ "$(ledger_sql v30 "SELECT COUNT(*) FROM operator_actions WHERE action = 'book'")" = "$nb" ] \
+  && [ "$(ledger_sql v30 "SELECT COUNT(*) FROM operator_actions WHERE action LIKE 'case-%'")" = "$nc" ] \
+  && [ "$nb" -gt 5 ] && [ "$nc" -gt 2 ] \
+  && ok "a 0.30.0 ledger upgraded: its $nb bookings and $nc case steps among the actions" \
+  || fail "upgrade: $nb $nc $(ledger_sql v30 "SELECT action, COUNT(*) FROM operator_actions GROUP BY action")"
+run_cli 0 "audit passed" -- "$OFFPAY" admin audit --db "$work/v30.db"
 finish

@@ -4925,6 +4925,38 @@ static void test_case_noted_closed_and_reopened(void)
           strcmp(v[6].author, desk) == 0);
     for (size_t i = 1; i < nv; i++)
         CHECK(v[i].id > v[i - 1].id && v[i].case_id == d.case_id);
+    /* each step among what operators did too, under its author (since
+     * 0.31.0); one whose author is rewritten behind the ledger's back is
+     * the audit's trail_mismatch (settlement.md §10, rule 12) */
+    {
+        offpay_action_filter    af;
+        offpay_operator_action *av = NULL;
+        size_t                  na = 0;
+        int                     more = 0;
+        offpay_audit_report     ar;
+        char                    sql[200];
+
+        memset(&af, 0, sizeof af);
+        af.subject = d.case_id;
+        af.action = "case-reopen";
+        REQUIRE_OK(offpay_ledger_actions(w.l, &af, &av, &na, &more));
+        CHECK(na == 1 && strcmp(av[0].detail, "the payer disputes it") == 0 &&
+              strcmp(av[0].who, desk) == 0);
+        free(av);
+        CHECK(audit_ok(&w));
+        snprintf(sql, sizeof sql,
+                 "UPDATE case_notes SET author = 'someone else' WHERE id = "
+                 "%llu",
+                 (unsigned long long)v[2].id);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK_ERR(offpay_ledger_audit(w.l, &ar), OFFPAY_EAUDIT);
+        CHECK(ar.trail_mismatch == 2 && ar.case_mismatch == 0);
+        snprintf(sql, sizeof sql,
+                 "UPDATE case_notes SET author = 'night desk' WHERE id = %llu",
+                 (unsigned long long)v[2].id);
+        REQUIRE(run_sql(w.path, sql));
+        CHECK(audit_ok(&w));
+    }
     {
         offpay_case_note *p = NULL;
         size_t            np = 0;
@@ -6723,6 +6755,23 @@ static void test_operators_actions_kept(void)
           v[0].shard == 0);
     CHECK(strcmp(v[10].who, "Desk-2") == 0 && v[10].at == T0 + 11);
     free(v);
+    /* a booking's name rewritten behind the ledger's back: its booked_by
+     * row and its book action no longer agree (the audit's
+     * trail_mismatch, rule 12); put back, the audit passes */
+    {
+        offpay_audit_report ar;
+
+        CHECK(audit_ok(&w));
+        REQUIRE(run_sql(w.path, "UPDATE booked_by SET who = 'desk-2' WHERE"
+                                " transfer = (SELECT MIN(transfer) FROM"
+                                " booked_by)"));
+        CHECK_ERR(offpay_ledger_audit(w.l, &ar), OFFPAY_EAUDIT);
+        CHECK(ar.trail_mismatch == 2);
+        REQUIRE(run_sql(w.path, "UPDATE booked_by SET who = 'desk-1' WHERE"
+                                " transfer = (SELECT MIN(transfer) FROM"
+                                " booked_by)"));
+        CHECK(audit_ok(&w));
+    }
 
     /* by name, whatever its case, and through offpay admin; by action;
      * by subject; a period */

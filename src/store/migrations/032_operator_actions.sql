@@ -34,3 +34,18 @@ CREATE TABLE operator_actions (
 CREATE INDEX operator_actions_at ON operator_actions (at, id);
 -- one operator's (a name written in another case is the same operator's)
 CREATE INDEX operator_actions_who ON operator_actions (lower(who), at, id);
+-- what was done to one subject (the audit finds a booking's and a case
+-- step's action by it)
+CREATE INDEX operator_actions_subject ON operator_actions (subject, action);
+
+-- The bookings and case steps kept before this migration, among them
+-- too: at their time, under their name, a booking's detail its kind, a
+-- step's none (the case keeps its words), so that the audit finds each
+-- (settlement.md §10, rule 12).
+INSERT INTO operator_actions (at, who, action, subject, detail)
+  SELECT x.at, b.who, 'book', x.id, x.kind
+  FROM booked_by b JOIN transfers x ON x.id = b.transfer
+  ORDER BY x.at, x.id;
+INSERT INTO operator_actions (at, who, action, subject, detail)
+  SELECT n.at, n.author, 'case-' || n.action, n.case_id, NULL
+  FROM case_notes n ORDER BY n.at, n.id;
