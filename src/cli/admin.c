@@ -101,7 +101,7 @@ static const char help[] =
     "       offpay admin balances --db LEDGER [--from UNIXTIME]\n"
     "                    [--to UNIXTIME] [--json]\n"
     "       offpay admin digest --db LEDGER [--to UNIXTIME | --upto ID]\n"
-    "                    [--expect HEX] [--json]\n"
+    "                    [--expect HEX] [--expect-actions HEX] [--json]\n"
     "       offpay admin refund --db LEDGER --presentment N --amount AMOUNT\n"
     "                    [--ref TEXT] [--key KEY] [--funded] [--json]\n"
     "       offpay admin deposit --db LEDGER --account N --amount AMOUNT\n"
@@ -2723,8 +2723,16 @@ static int digest(offpay_ledger *l, uint64_t upto, uint32_t until,
         rc = OFFPAY_ESTORE;
     if (rc != OFFPAY_OK)
         return cli_fail("digest", rc);
-    if (json)
-        return cli_print_json(offpay__digest_json(d, a, n), "digest");
+    if (json) {
+        json_t *j = offpay__digest_json(d, a, n);
+
+        /* whether what it covers can still change (a period by --to) */
+        if (j != NULL && until != UINT32_MAX)
+            json_object_set_new(
+                j, "final",
+                json_boolean(offpay__period_final(until, cli_now())));
+        return cli_print_json(j, "digest");
+    }
     for (size_t k = 0; k < n; k++) {
         sodium_bin2hex(hex, sizeof hex, d[k].digest, sizeof d[k].digest);
         if (n > 1)

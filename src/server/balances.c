@@ -86,6 +86,11 @@ void srv_digest(srv_req *r, srv_reply *out)
     else {
         json_t *j = offpay__digest_json(d, a, n);
 
+        /* whether what it covers can still change (a period by to) */
+        if (j != NULL && until != UINT32_MAX)
+            json_object_set_new(
+                j, "final", json_boolean(offpay__period_final(until, r->now)));
+
         if (j == NULL)
             srv_fail(out, SRV_E_INTERNAL, "out of memory");
         else

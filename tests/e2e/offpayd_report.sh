@@ -304,7 +304,7 @@ n=$(ledger_sql ledger "SELECT COUNT(*) FROM transfers WHERE id <= $UPTO")
 TD=$(date +%s)
 api GET "/v1/admin/digest?to=$TD"
 DT=$(jq -r '.shards[0].digest' resp.json)
-[ "$(jq -c '[.shards[0].upto, .shards[0].until]' resp.json)" = "[null,$TD]" ] \
+[ "$(jq -c '[.shards[0].upto, .shards[0].until, .final]' resp.json)" = "[null,$TD,false]" ] \
   && ok "GET /v1/admin/digest?to: of the transfers dated until then" || fail "digest?to: $(cat resp.json)"
 # beside it (since 0.31.0), the digest of what operators did until then
 DA=$(jq -r '.shards[0].actions.digest' resp.json)
