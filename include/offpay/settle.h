@@ -226,6 +226,7 @@ offpay_err offpay_ledger_set_actor(offpay_ledger *l, const char *who);
 /*
  * An operator's action (a transfer booked among them), kept in its own
  * transaction when the handle names who acts (offpay_ledger_set_actor;
+ * a case step whatever it names: the step names its author;
  * docs/settlement.md §1, "What operators did"). The actions and their
  * subjects:
  *   create-account     a payer account       detail: its currency

@@ -17,7 +17,8 @@
 -- a merchant or an account id; NULL for an action on the whole ledger)
 -- and a detail (a reason, a label, a name; at most 128 bytes). A handle
 -- that names no one (a terminal's upload, a wallet's own request, a
--- program that never called offpay_ledger_set_actor) keeps none. The
+-- program that never called offpay_ledger_set_actor) keeps none, but
+-- for a case step, which names its author. The
 -- actions' digest beside the ledger's (settlement.md §10) covers it.
 --
 -- Placeholders as in 001_ledger.sql.
