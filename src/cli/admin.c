@@ -73,7 +73,7 @@ static const char help[] =
     "       offpay admin case CASE --server URL --token-file FILE [the\n"
     "                    same options]\n"
     "       offpay admin evidence CASE --db LEDGER --bundle FILE --out FILE\n"
-    "                    [--force]\n"
+    "                    [--force] [--by NAME]\n"
     "       offpay admin evidence CASE --server URL --token-file FILE\n"
     "                    --out FILE [--force]\n"
     "       offpay admin enroll-code --db LEDGER --currency CODE\n"

@@ -620,8 +620,9 @@ static void void_again(srv_ctx *srv)
  * written on the log (removal_digests), which is kept outside the ledger,
  * so that what a leaver did up to their removal can be proven unchanged
  * later (docs/operations.md §1, "Letting an operator go"). */
-static char     removed_names[SRV_OPERATORS_MAX * (SRV_OPERATOR_NAME_MAX + 2)];
+static char     removed_names[256];
 static uint32_t removed_at;
+static int      removed_now; /* the last reload took someone out */
 
 static void removal_digests(srv_ctx *srv)
 {
@@ -630,35 +631,38 @@ static void removal_digests(srv_ctx *srv)
     offpay_ledger          *l = srv_pool_get(srv->pool);
     size_t                  n = 0, na = 0;
     char                    at[32], hd[65], ha[65];
-    offpay_err              rc =
-        offpay_ledger_digest(l, 0, removed_at, d, OFFPAY_SHARDS_MAX, &n);
+    /* until their requests in flight at the SIGHUP committed, dated at
+     * most SRV_COMMIT_WITHIN after it (void_again's window) */
+    uint32_t   until = removed_at + SRV_COMMIT_WITHIN;
+    offpay_err rc = offpay_ledger_digest(l, 0, until, d, OFFPAY_SHARDS_MAX, &n);
 
     if (rc == OFFPAY_OK)
-        rc = offpay_ledger_actions_digest(l, removed_at, a, OFFPAY_SHARDS_MAX,
-                                          &na);
+        rc = offpay_ledger_actions_digest(l, until, a, OFFPAY_SHARDS_MAX, &na);
     srv_pool_put(srv->pool, l);
-    srv_iso_time(removed_at, at);
+    srv_iso_time(until, at);
     if (rc != OFFPAY_OK || na != n) {
-        srv_log("operators %s taken out at %s: the ledger's digests until "
-                "then could NOT be read (%s): run offpay admin digest --to "
-                "%lu and keep what it prints",
-                removed_names, at, offpay_errname(rc),
-                (unsigned long)removed_at);
+        srv_log("operators %s taken out: the ledger's digests until %s "
+                "could NOT be read (%s): run offpay admin digest --to %lu "
+                "and keep what it prints",
+                removed_names, at, offpay_errname(rc), (unsigned long)until);
         return;
     }
     for (size_t k = 0; k < n; k++) {
+        char shard[32] = "";
+
         sodium_bin2hex(hd, sizeof hd, d[k].digest, sizeof d[k].digest);
         sodium_bin2hex(ha, sizeof ha, a[k].digest, sizeof a[k].digest);
-        srv_log("operators %s taken out at %s (%lu): the ledger's digests "
-                "until then, to keep with their removal%s%zu: %llu "
-                "transfer(s), digest %s; %llu operator action(s), actions "
-                "digest %s (offpay admin digest --to %lu --expect ... "
-                "--expect-actions ... compares them later)",
-                removed_names, at, (unsigned long)removed_at,
-                n > 1 ? ": shard " : "", n > 1 ? k : (size_t)0,
+        if (n > 1)
+            snprintf(shard, sizeof shard, " (shard %zu)", k);
+        /* the digests first: the names may be long */
+        srv_log("the ledger's digests until %s (%lu)%s, to keep with the "
+                "removal of operators %s: %llu transfer(s), digest %s; %llu "
+                "operator action(s), actions digest %s (offpay admin digest "
+                "--to %lu --expect ... --expect-actions ... compares them "
+                "later)",
+                at, (unsigned long)until, shard, removed_names,
                 (unsigned long long)d[k].transfers, hd,
-                (unsigned long long)a[k].actions, ha,
-                (unsigned long)removed_at);
+                (unsigned long long)a[k].actions, ha, (unsigned long)until);
     }
 }
 
@@ -731,9 +735,14 @@ static void reload_operators(srv_ctx *srv, const char *path,
             if (removed_at == 0)
                 removed_names[0] = '\0';
             removed_at = srv_now();
-            snprintf(removed_names + strlen(removed_names),
-                     sizeof removed_names - strlen(removed_names), "%s%s",
-                     removed_names[0] != '\0' ? ", " : "", old[j].name);
+            removed_now = 1;
+            /* (a few names: the log line is cut at 1 KiB) */
+            if (strlen(removed_names) < 200)
+                snprintf(removed_names + strlen(removed_names),
+                         sizeof removed_names - strlen(removed_names), "%s%s",
+                         removed_names[0] != '\0' ? ", " : "", old[j].name);
+            else if (strstr(removed_names, ", ...") == NULL)
+                strcat(removed_names, ", ...");
             changes++;
         }
     }
@@ -1701,8 +1710,9 @@ int main(int argc, char **argv)
                 if (n_later > 0)
                     void_at = t.tv_sec + VOID_AGAIN_AFTER;
                 /* (a later removal before then: the digests until it) */
-                if (removed_at != 0) {
-                    time_t wait = OFFPAY__PERIOD_FINAL_AFTER + 1;
+                if (removed_now) {
+                    time_t wait =
+                        SRV_COMMIT_WITHIN + OFFPAY__PERIOD_FINAL_AFTER + 1;
 
 #ifdef OFFPAY_TEST_HOOKS
                     /* a test does not wait a minute */
@@ -1711,6 +1721,7 @@ int main(int argc, char **argv)
                             "OFFPAY_TEST_DIGESTS_AFTER");
 #endif
                     digests_at = t.tv_sec + wait;
+                    removed_now = 0;
                 }
             }
             if (o.metrics_token_file != NULL)
@@ -1753,11 +1764,12 @@ int main(int argc, char **argv)
     if (digests_at != 0) {
         char at[32];
 
-        srv_iso_time(removed_at, at);
-        srv_log("operators %s taken out at %s: offpayd stops before that "
-                "time is final: once it is, run offpay admin digest --to %lu "
-                "and keep what it prints with their removal",
-                removed_names, at, (unsigned long)removed_at);
+        srv_iso_time(removed_at + SRV_COMMIT_WITHIN, at);
+        srv_log("operators %s taken out: offpayd stops before %s is final: "
+                "once it is, run offpay admin digest --to %lu and keep what "
+                "it prints with their removal",
+                removed_names, at,
+                (unsigned long)(removed_at + SRV_COMMIT_WITHIN));
     }
     srv_log("stopping");
     status = 0;

@@ -91,20 +91,35 @@ offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
 
     if (who == NULL || who[0] == '\0')
         return OFFPAY_OK; /* no one named: nothing kept */
-    /* dated into a period that may be read as final (its digest kept):
-     * refused as a booking would be, the action with it */
-    rc = offpay__ledger_clock_ok(l, at);
+    /* never dated into a period that may be read as final */
+    rc = offpay__ledger_action_at(l, at, &at);
     return rc == OFFPAY_OK ? journal_row(l, who, at, action, subject, detail)
                            : rc;
+}
+
+offpay_err offpay__ledger_action_at(offpay_ledger *l, uint32_t at,
+                                    uint32_t *out)
+{
+    uint32_t   newest = 0, acted = 0;
+    offpay_err rc = offpay__ledger_newest(l, &newest);
+
+    if (rc == OFFPAY_OK)
+        rc = l->ops->newest_action_at(l->store, &acted);
+    if (rc != OFFPAY_OK)
+        return rc;
+    if (acted > newest)
+        newest = acted;
+    *out = (uint64_t)at + OFFPAY__PERIOD_FINAL_AFTER < newest
+               ? newest - OFFPAY__PERIOD_FINAL_AFTER
+               : at;
+    return OFFPAY_OK;
 }
 
 offpay_err offpay__ledger_journal_clock(offpay_ledger *l, const char *action,
                                         const char *detail)
 {
-    if (l->actor[0] == '\0')
-        return OFFPAY_OK;
-    return journal_row(l, l->actor, offpay__time_clamp((uint64_t)time(NULL)),
-                       action, 0, detail);
+    return offpay__ledger_journal(l, offpay__time_clamp((uint64_t)time(NULL)),
+                                  action, 0, detail);
 }
 
 static offpay_err journal_row(offpay_ledger *l, const char *who, uint32_t at,

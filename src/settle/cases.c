@@ -83,7 +83,10 @@ static offpay_err act_tx(offpay_ledger *l, void *p)
     if (w->action == OFFPAY_CASE_REOPEN && info.closed_at == 0)
         return OFFPAY_ECASE_OPEN;
     c->got = *w;
-    rc = l->ops->case_note_add(l->store, &c->got, &c->got.id);
+    /* dated as its action is kept (never into a period read as final) */
+    rc = offpay__ledger_action_at(l, w->at, &c->got.at);
+    if (rc == OFFPAY_OK)
+        rc = l->ops->case_note_add(l->store, &c->got, &c->got.id);
     /* among what operators did too, under the step's author, its words
      * cut to the detail's length (the step keeps them whole) */
     if (rc == OFFPAY_OK) {
@@ -91,8 +94,8 @@ static offpay_err act_tx(offpay_ledger *l, void *p)
 
         snprintf(action, sizeof action, "case-%s",
                  offpay_case_action_name(w->action));
-        rc = offpay__ledger_journal_as(l, w->author, w->at, action, w->case_id,
-                                       w->text);
+        rc = offpay__ledger_journal_as(l, w->author, c->got.at, action,
+                                       w->case_id, w->text);
     }
     return rc;
 }

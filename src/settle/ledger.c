@@ -955,9 +955,8 @@ static offpay_err journal_booking(offpay_ledger *l, const offpay__transfer *t,
     return offpay__ledger_journal(l, t->at, "book", id, detail);
 }
 
-offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
+offpay_err offpay__ledger_newest(offpay_ledger *l, uint32_t *newest)
 {
-    char       a[32], b[32];
     offpay_err rc;
 
     if (!l->newest_read || l->newest_shard != l->cur) {
@@ -983,6 +982,18 @@ offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
         l->newest_read = 1;
         l->newest_shard = l->cur;
     }
+    *newest = l->newest_at;
+    return OFFPAY_OK;
+}
+
+offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
+{
+    char       a[32], b[32];
+    uint32_t   newest;
+    offpay_err rc = offpay__ledger_newest(l, &newest);
+
+    if (rc != OFFPAY_OK)
+        return rc;
     /* a transfer dated up to OFFPAY__PERIOD_FINAL_AFTER before the
      * newest is a request's still committing (an upload's 30 s bound and
      * its last transaction's 30 s); one dated further back, a clock gone
@@ -991,9 +1002,8 @@ offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
         return OFFPAY_OK;
     snprintf(clock_detail, sizeof clock_detail,
              "this clock reads %s (%lu), %lu s before %s %s (%lu): a "
-             "transfer or an operator's action dated more than %u s before "
-             "it would change a period that may already have been read as "
-             "final; nothing was done: "
+             "transfer dated more than %u s before it would change a period "
+             "that may already have been read as final; nothing was booked: "
              "set this machine's clock right; if it is right and the "
              "ledger's newest transfers were dated by a clock that ran "
              "ahead, vouch for it: offpay admin release --vouch "

@@ -70,11 +70,21 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
  * same transaction (031_booked_by). */
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id);
-/* offpay__ledger_book's rule of the ledger's clock for anything dated at
- * in the current transaction (an operator's action too, since 0.31.0):
- * OFFPAY_OK, or OFFPAY_ECLOCK_BEHIND with offpay__ledger_clock_detail()
- * set. */
+/* offpay__ledger_book's rule of the ledger's clock for a transfer dated
+ * at in the current transaction: OFFPAY_OK, or OFFPAY_ECLOCK_BEHIND with
+ * offpay__ledger_clock_detail() set. */
 offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at);
+/* The newest time the rule holds bookings to on the current shard (its
+ * newest transfers', or an operator's vouch), read once a transaction. */
+offpay_err offpay__ledger_newest(offpay_ledger *l, uint32_t *newest);
+/* The time an operator's action done at at is kept at on the current
+ * shard: at, but never more than OFFPAY__PERIOD_FINAL_AFTER before the
+ * shard's newest transfer (offpay__ledger_newest) or newest action, so
+ * that a clock behind never dates one into a period that may have been
+ * read as final (its actions' digest kept); an action is never refused
+ * for its clock (a revocation must stand). */
+offpay_err offpay__ledger_action_at(offpay_ledger *l, uint32_t at,
+                                    uint32_t *out);
 
 /* Inside the current transaction, on the store it runs on: keeps the
  * action the handle's actor did (offpay_ledger_set_actor; settle.h,
@@ -92,10 +102,9 @@ offpay_err offpay__ledger_journal(offpay_ledger *l, uint32_t at,
 offpay_err offpay__ledger_journal_as(offpay_ledger *l, const char *who,
                                      uint32_t at, const char *action,
                                      uint64_t subject, const char *detail);
-/* The same for a step that repairs the ledger (skip-ids, the marks
- * dropped): dated by this machine's clock, which is not held to the
- * ledger's (a restored or mis-marked ledger may hold transfers dated
- * ahead of it). */
+/* offpay__ledger_journal for a step that repairs the ledger (skip-ids,
+ * the marks dropped), which takes no time from its caller: dated by this
+ * machine's clock (as offpay__ledger_action_at keeps it). */
 offpay_err offpay__ledger_journal_clock(offpay_ledger *l, const char *action,
                                         const char *detail);
 

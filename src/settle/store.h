@@ -265,6 +265,7 @@ extern const char offpay__refusals_sql[];
  * offpay__actions_who_sql, $6 the operator's name (any case) and $7 the
  * limit; each row id, at, who, action, subject, detail. */
 extern const char offpay__action_add_sql[];
+extern const char offpay__newest_action_sql[];
 extern const char offpay__actions_sql[];
 extern const char offpay__actions_who_sql[];
 
@@ -616,6 +617,9 @@ typedef struct offpay__store_ops {
      * it has none: how far the ledger's own record says the clock has been,
      * read without a scan of every transfer */
     offpay_err (*newest_transfer_at)(offpay__store *s, uint32_t *at);
+    /* the newest operator action's time (032_operator_actions), 0 when
+     * none (offpay__newest_action_sql) */
+    offpay_err (*newest_action_at)(offpay__store *s, uint32_t *at);
     /* the newest time among the newest 64 transfers with an id above after
      * (OFFPAY__NEWEST_AFTER_SQL), 0 when none */
     offpay_err (*newest_after)(offpay__store *s, uint64_t after, uint32_t *at);
@@ -1184,7 +1188,7 @@ static inline offpay_terminal_state offpay__terminal_state(int revoked,
     X(cred_release) X(creds_due) X(cred_revoke) X(payment_get) X(payment_add) \
     X(payment_charge) X(presentment_get) X(presentment_add) X(presentment_set_case) \
     X(charged_at) X(case_add) X(case_count) X(revocations) X(nonce_take) \
-    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(newest_after) X(owed_open) X(owed_at) X(sheet) X(transfers_range) \
+    X(nonce_prune) X(mark_get) X(mark_put) X(newest_transfer_at) X(newest_action_at) X(newest_after) X(owed_open) X(owed_at) X(sheet) X(transfers_range) \
     X(statement) \
     X(account_period) X(audit) \
     X(cases) X(case_get) X(case_lock) X(case_note_add) X(case_notes) \

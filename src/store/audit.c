@@ -269,16 +269,15 @@ const char *const offpay__audit_sql[OFFPAY__AUDIT_QUERIES] = {
     /* 14 (since 0.31.0): the record of who did what agrees with itself
      * (settlement.md §1, "What operators did"): each booked_by row with
      * its 'book' action (that transfer, that name) and each such action
-     * with its row and its transfer's time; each case step with its
+     * with its row; each case step with its
      * case action (that case, action, author and time) and each case
      * action with its step */
     "SELECT (SELECT COUNT(*) FROM booked_by b WHERE NOT EXISTS (SELECT 1"
     "  FROM operator_actions a WHERE a.subject = b.transfer"
     "  AND a.action = 'book' AND a.who = b.who))"
     " + (SELECT COUNT(*) FROM operator_actions a WHERE a.action = 'book'"
-    "  AND NOT EXISTS (SELECT 1 FROM booked_by b JOIN transfers x"
-    "   ON x.id = b.transfer WHERE b.transfer = a.subject AND b.who = a.who"
-    "   AND x.at = a.at))"
+    "  AND NOT EXISTS (SELECT 1 FROM booked_by b"
+    "   WHERE b.transfer = a.subject AND b.who = a.who))"
     " + (SELECT COUNT(*) FROM case_notes n WHERE NOT EXISTS (SELECT 1"
     "  FROM operator_actions a WHERE a.subject = n.case_id"
     "  AND a.action = 'case-' || n.action AND a.who = n.author"
@@ -588,6 +587,8 @@ const char offpay__refusals_sql[] =
  * through operator_actions_at, one operator's through
  * operator_actions_who: under their name, and through offpay admin
  * (OFFPAY_ACTOR_ADMIN_SUFFIX). */
+const char offpay__newest_action_sql[] =
+    "SELECT COALESCE(MAX(at), 0) FROM operator_actions";
 const char offpay__action_add_sql[] =
     "INSERT INTO operator_actions (at, who, action, subject, detail)"
     " VALUES ($1, $2, $3, $4, $5)";

@@ -2118,6 +2118,7 @@ static offpay_err s_terminal_label(offpay__store *s, uint32_t id,
 static offpay_err s_refusal_add(offpay__store *s, const offpay__refusal_row *r);
 static offpay_err s_action_add(offpay__store                *s,
                                const offpay_operator_action *a);
+static offpay_err s_newest_action_at(offpay__store *s, uint32_t *at);
 static offpay_err
 s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
           int64_t after_id, size_t                                     max,
@@ -4323,6 +4324,17 @@ static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
 }
 
 /* ---- what operators did (032_operator_actions) ---------------------- */
+
+static offpay_err s_newest_action_at(offpay__store *s, uint32_t *at)
+{
+    params     p = {0};
+    PGresult  *r = NULL;
+    offpay_err rc = run_sql_row(s, offpay__newest_action_sql, &p, &r);
+
+    if (rc == OFFPAY_OK)
+        *at = col_u32(r, 0, 0);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
 
 static offpay_err s_action_add(offpay__store                *s,
                                const offpay_operator_action *a)

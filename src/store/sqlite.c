@@ -1875,6 +1875,7 @@ static offpay_err s_terminal_label_carry(offpay__store *s, uint32_t from,
                                          uint32_t to, uint32_t at);
 static offpay_err s_action_add(offpay__store                *s,
                                const offpay_operator_action *a);
+static offpay_err s_newest_action_at(offpay__store *s, uint32_t *at);
 static offpay_err
 s_actions(offpay__store *s, const offpay_action_filter *f, uint32_t after_at,
           int64_t after_id, size_t                                     max,
@@ -3893,6 +3894,20 @@ static offpay_err s_refusals(offpay__store *s, uint64_t merchant, uint32_t from,
 }
 
 /* ---- what operators did (032_operator_actions) ---------------------- */
+
+static offpay_err s_newest_action_at(offpay__store *s, uint32_t *at)
+{
+    sqlite3_stmt *st = NULL;
+    offpay_err    rc = prepare(s, offpay__newest_action_sql, NULL, &st);
+
+    if (rc != OFFPAY_OK)
+        return rc;
+    rc = row(st);
+    if (rc == OFFPAY_OK)
+        *at = col_u32(st, 0);
+    sqlite3_finalize(st);
+    return rc == OFFPAY_ENOTFOUND ? OFFPAY_ESTORE : rc;
+}
 
 static offpay_err s_action_add(offpay__store                *s,
                                const offpay_operator_action *a)

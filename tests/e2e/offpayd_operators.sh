@@ -107,9 +107,9 @@ grep -q "SIGHUP: operator night-shift removed (ops): their token is refused from
   || fail "SIGHUP: $(grep SIGHUP server.err)"
 # the ledger's digests until the removal, on the log (outside the
 # ledger), the same as offpay admin digest computes until then
-for _ in $(seq 1 100); do grep -q "operators night-shift taken out at" server.err && break; sleep 0.1; done
-line=$(grep "operators night-shift taken out at" server.err | head -1)
-RT=$(sed -n 's/.* taken out at [0-9T:Z-]* (\([0-9]*\)).*/\1/p' <<<"$line")
+for _ in $(seq 1 100); do grep -q "to keep with the removal of operators night-shift:" server.err && break; sleep 0.1; done
+line=$(grep "to keep with the removal of operators night-shift:" server.err | head -1)
+RT=$(sed -n 's/.* digests until [0-9T:Z-]* (\([0-9]*\)).*/\1/p' <<<"$line")
 LD=$(sed -n 's/.* transfer(s), digest \([0-9a-f]*\);.*/\1/p' <<<"$line")
 LA=$(sed -n 's/.* actions digest \([0-9a-f]*\) .*/\1/p' <<<"$line")
 "$OFFPAY" admin digest --db "$LEDGER" --to "$RT" > dg.txt

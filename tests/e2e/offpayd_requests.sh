@@ -844,7 +844,7 @@ stop_server TERM
 start_server
 api POST "/v1/admin/accounts/$WB/deposit" '{"amount":"1.00"}'
 expect_http 503 ECLOCK_BEHIND "a deposit an hour behind the newest transfer"
-jget .hint | grep -qE "this clock reads [0-9T:Z-]+ \($BASE\), 3600 s before the ledger's newest transfer, dated [0-9T:Z-]+ \($AHEAD\): a transfer or an operator's action dated more than 60 s before it would change a period that may already have been read as final; nothing was done: set this machine's clock right" \
+jget .hint | grep -qE "this clock reads [0-9T:Z-]+ \($BASE\), 3600 s before the ledger's newest transfer, dated [0-9T:Z-]+ \($AHEAD\): a transfer dated more than 60 s before it would change a period that may already have been read as final; nothing was booked: set this machine's clock right" \
   && ok "its hint gives both times and what to do" || fail "hint: $(jget .hint)"
 upload ta --from "$seqb" --to "$seqb" --time "$BASE"
 [ "$status" = 200 ] && [ "$(outcomes)" = error ] \
