@@ -986,7 +986,10 @@ offpay_err offpay__ledger_newest(offpay_ledger *l, uint32_t *newest)
     return OFFPAY_OK;
 }
 
-offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
+/* offpay__ledger_book's rule of the ledger's clock for a transfer dated
+ * at in the current transaction: OFFPAY_OK, or OFFPAY_ECLOCK_BEHIND with
+ * offpay__ledger_clock_detail() set. */
+static offpay_err clock_ok(offpay_ledger *l, uint32_t at)
 {
     char       a[32], b[32];
     uint32_t   newest;
@@ -1020,7 +1023,7 @@ offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at)
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id)
 {
-    offpay_err rc = offpay__ledger_clock_ok(l, t->at);
+    offpay_err rc = clock_ok(l, t->at);
     uint64_t   booked = 0;
 
     if (rc != OFFPAY_OK)

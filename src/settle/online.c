@@ -171,19 +171,10 @@ static offpay_err void_by_tx(offpay_ledger *l, void *p)
 {
     struct void_by_ctx *c = p;
     char                detail[OFFPAY_ACTION_DETAIL_MAX + 1];
-    char                admin[OFFPAY_ACTOR_MAX + 1];
-    size_t   n = strlen(c->who), s = strlen(OFFPAY_ACTOR_ADMIN_SUFFIX);
-    uint64_t more = 0;
     offpay_err          rc;
 
+    /* (the store finds those made through offpay admin too) */
     rc = l->ops->enroll_void_by(l->store, c->who, c->now, &c->n);
-    /* and those the same person made through offpay admin */
-    if (rc == OFFPAY_OK && n + s <= OFFPAY_ACTOR_MAX &&
-        !(n >= s && strcmp(c->who + n - s, OFFPAY_ACTOR_ADMIN_SUFFIX) == 0)) {
-        snprintf(admin, sizeof admin, "%s" OFFPAY_ACTOR_ADMIN_SUFFIX, c->who);
-        rc = l->ops->enroll_void_by(l->store, admin, c->now, &more);
-        c->n += more;
-    }
     if (rc != OFFPAY_OK || c->n == 0)
         return rc;
     snprintf(detail, sizeof detail, "%llu code%s of %s",

@@ -70,10 +70,6 @@ offpay_err offpay__ledger_tx(offpay_ledger *l,
  * same transaction (031_booked_by). */
 offpay_err offpay__ledger_book(offpay_ledger *l, const offpay__transfer *t,
                                uint64_t *id);
-/* offpay__ledger_book's rule of the ledger's clock for a transfer dated
- * at in the current transaction: OFFPAY_OK, or OFFPAY_ECLOCK_BEHIND with
- * offpay__ledger_clock_detail() set. */
-offpay_err offpay__ledger_clock_ok(offpay_ledger *l, uint32_t at);
 /* The newest time the rule holds bookings to on the current shard (its
  * newest transfers', or an operator's vouch), read once a transaction. */
 offpay_err offpay__ledger_newest(offpay_ledger *l, uint32_t *newest);

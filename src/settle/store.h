@@ -892,7 +892,8 @@ typedef struct offpay__store_ops {
                              uint16_t currency, const char *ref, uint32_t now,
                              uint32_t expires, uint64_t account,
                              const char *made_by);
-    /* the unused codes who made expire at now; *n: how many */
+    /* the unused codes who made, whatever the name's letter case, and
+     * those made as "who (offpay admin)", expire at now; *n: how many */
     offpay_err (*enroll_void_by)(offpay__store *s, const char *who,
                                  uint32_t now, uint64_t *n);
     /* ENOTFOUND, or the code's currency, expiry, use (0: unused), the

@@ -3486,8 +3486,9 @@ static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
     p_i64(&p, now);
     rc = run_sql(s,
                  "UPDATE enrollments SET expires_at = $2::bigint WHERE"
-                 " lower(made_by) = lower($1::text) AND used_at IS NULL AND"
-                 " expires_at > $2::bigint",
+                 " lower(made_by) IN (lower($1::text),"
+                 " lower($1::text || ' (offpay admin)')) AND used_at IS NULL"
+                 " AND expires_at > $2::bigint",
                  &p, &r);
     *n = rc == OFFPAY_OK ? strtoull(PQcmdTuples(r), NULL, 10) : 0;
     return rc;

@@ -2991,9 +2991,11 @@ static offpay_err s_enroll_add(offpay__store *s, const uint8_t hash[32],
 }
 
 /* the unused codes one operator made (?5, whatever its letters' case: a
- * name written in another case is the same operator's), expired at ?3 */
+ * name written in another case is the same operator's), directly or
+ * through offpay admin (OFFPAY_ACTOR_ADMIN_SUFFIX), expired at ?3 */
 static const char SQL_ENROLL_VOID_BY[] =
-    "UPDATE enrollments SET expires_at = ?3 WHERE lower(made_by) = lower(?5)"
+    "UPDATE enrollments SET expires_at = ?3 WHERE lower(made_by) IN"
+    " (lower(?5), lower(?5 || ' (offpay admin)'))"
     " AND used_at IS NULL AND expires_at > ?3";
 
 static offpay_err s_enroll_void_by(offpay__store *s, const char *who,
